@@ -1,0 +1,1 @@
+export { barrier } from "./barrier.js";

@@ -1,0 +1,81 @@
+/**
+ * The one reader of `process.env`. Every `SHOAL_*` variable is read here, checked, and documented
+ * (the README has the same table).
+ *
+ * | variable | default | meaning |
+ * |---|---|---|
+ * | `SHOAL_SPIN_US` | `50` | how long an idle PE polls before it sleeps (µs); shrunk to 0 when PEs outnumber cores |
+ * | `SHOAL_AGGREGATION_BYTES` | `32768` | a destination's outgoing frame is sent once it holds this many bytes |
+ * | `SHOAL_RING_BYTES` | `1048576` | bytes of each PE's inbound queue (a power of two, at least 65536) |
+ * | `SHOAL_LARGE_BYTES` | `65536` | typed arrays of at least this many bytes move by reference (one copy) |
+ * | `SHOAL_BARRIER_TIMEOUT_MS` | `10000` | a barrier that waits longer prints which PEs have not arrived, and again at each interval |
+ * | `SHOAL_ABORT_GRACE_MS` | `2000` | after a PE fails, how long the others get to report before they are stopped |
+ *
+ * @module
+ */
+import { availableParallelism } from "node:os";
+
+import { ConfigError } from "../errors.js";
+
+/** The runtime settings, resolved from the environment and defaults. */
+export interface ShoalConfig {
+  /** Polling time of an idle PE before it sleeps, in microseconds. */
+  readonly spinUs: number;
+  /** Size at which a destination's frame is flushed, in bytes. */
+  readonly aggregationBytes: number;
+  /** Capacity of each PE's inbound ring, in bytes. */
+  readonly ringBytes: number;
+  /** Typed arrays of at least this many bytes move by reference. */
+  readonly largeBytes: number;
+  /** Interval after which a waiting barrier reports the PEs that have not arrived, in ms. */
+  readonly barrierTimeoutMs: number;
+  /** Grace period between a PE's failure and stopping the other PEs, in ms. */
+  readonly abortGraceMs: number;
+  /** Cores available to this process. */
+  readonly cores: number;
+}
+
+/** The defaults of {@link ShoalConfig}. @internal */
+export const kDefaultConfig: ShoalConfig = {
+  spinUs: 50,
+  aggregationBytes: 32 * 1024,
+  ringBytes: 1024 * 1024,
+  largeBytes: 64 * 1024,
+  barrierTimeoutMs: 10_000,
+  abortGraceMs: 2000,
+  cores: 1,
+};
+
+function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new ConfigError(`${name}: expected an integer of at least ${min}, got ${JSON.stringify(raw)}; unset it to use the default ${fallback}`);
+  }
+  return value;
+}
+
+/**
+ * Reads every `SHOAL_*` variable, checks it, and returns the resolved settings.
+ * @internal
+ */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
+  const ringBytes = readInteger(env, "SHOAL_RING_BYTES", kDefaultConfig.ringBytes, 65536);
+  if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes > 1 << 30) {
+    throw new ConfigError(`SHOAL_RING_BYTES: expected a power of two between 65536 and 1073741824, got ${ringBytes}`);
+  }
+  const aggregationBytes = readInteger(env, "SHOAL_AGGREGATION_BYTES", kDefaultConfig.aggregationBytes, 64);
+  if (aggregationBytes > ringBytes / 4) {
+    throw new ConfigError(`SHOAL_AGGREGATION_BYTES: expected at most a quarter of SHOAL_RING_BYTES (${ringBytes / 4}), got ${aggregationBytes}`);
+  }
+  return {
+    spinUs: readInteger(env, "SHOAL_SPIN_US", kDefaultConfig.spinUs, 0),
+    aggregationBytes,
+    ringBytes,
+    largeBytes: readInteger(env, "SHOAL_LARGE_BYTES", kDefaultConfig.largeBytes, 1024),
+    barrierTimeoutMs: readInteger(env, "SHOAL_BARRIER_TIMEOUT_MS", kDefaultConfig.barrierTimeoutMs, 1),
+    abortGraceMs: readInteger(env, "SHOAL_ABORT_GRACE_MS", kDefaultConfig.abortGraceMs, 0),
+    cores: availableParallelism(),
+  };
+}

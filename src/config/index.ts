@@ -1,0 +1,2 @@
+export { kDefaultConfig, readConfig } from "./env.js";
+export type { ShoalConfig } from "./env.js";

@@ -1,0 +1,39 @@
+/**
+ * The job control block: one `SharedArrayBuffer` of `Int32` words shared by every PE of a process
+ * and the launcher's main thread.
+ *
+ * ```
+ * word      field              written by
+ *    0      ABORT              launcher (or a PE): 0 while running, failed PE + 1 once one failed
+ *    1      BARRIER_COUNT      PEs (add), reset by the last arriver
+ *    2      BARRIER_GENERATION the last arriver of each barrier (add 1)
+ *   16+p    ARRIVED[p]         PE p: the barrier generation it last arrived at, plus 1
+ * 16+N+p    REGISTRY[p]        PE p: the hash of its sorted active-message names
+ * ```
+ * Barrier words: see collectives/barrier.ts for the protocol and its ordering.
+ *
+ * @module
+ */
+
+/** Word index of the abort flag. */
+export const kAbort = 0;
+/** Word index of the barrier's arrival counter. */
+export const kBarrierCount = 1;
+/** Word index of the barrier's generation. */
+export const kBarrierGeneration = 2;
+const kPerPeBase = 16;
+
+/** Word index of `ARRIVED[pe]`. */
+export function arrivedWord(pe: number): number {
+  return kPerPeBase + pe;
+}
+
+/** Word index of `REGISTRY[pe]`. */
+export function registryWord(pe: number, numPes: number): number {
+  return kPerPeBase + numPes + pe;
+}
+
+/** The bytes of a job control block for `numPes` PEs. */
+export function jobControlBytes(numPes: number): number {
+  return (kPerPeBase + 2 * numPes) * 4;
+}

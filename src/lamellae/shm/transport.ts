@@ -1,0 +1,253 @@
+/**
+ * The shared-memory transport: PEs that are worker threads of one process exchange frames through
+ * one inbound {@link Ring} per PE, and move large payloads by reference.
+ *
+ * - **Small frames** are copied into the destination's ring (one copy), and out of it by the
+ *   destination (a copy into its scratch buffer, so its handlers never read ring memory).
+ * - **Large payloads** (typed arrays of at least `largeBytes`, and frames too big for a ring
+ *   record) are copied once into a fresh `SharedArrayBuffer` that is posted on a `MessagePort`
+ *   dedicated to the (source, destination) pair. The port's queue is filled synchronously by
+ *   `postMessage`, and the sender posts before it commits the frame that refers to the payload,
+ *   so the destination takes it with `receiveMessageOnPort` without waiting, in the order sent.
+ *   The destination owns that buffer; nothing is copied again.
+ * - **Frames to oneself** skip the ring: they wait in a local queue.
+ * - **Back-pressure**: a sender that finds a ring full waits until it has room. While it waits it
+ *   moves its own inbound records into a local overflow queue, so two PEs that send to each
+ *   other's full rings both make room and neither waits forever. The overflow holds at most what
+ *   other PEs could send while this one was blocked, and is handled before the ring.
+ *
+ * @module
+ */
+import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+
+import { PeFailureError, TransportError } from "../../errors.js";
+import { kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
+import { kAbort } from "./job.js";
+import { Ring, ringByteLength } from "./ring.js";
+
+/** What a PE needs to join a shared-memory job; built by the launcher, passed in `workerData`. */
+export interface ShmEndpoint {
+  /** This PE's number. */
+  readonly pe: number;
+  /** The number of PEs in the job. */
+  readonly numPes: number;
+  /** The job control block (see job.ts). */
+  readonly control: SharedArrayBuffer;
+  /** Every PE's inbound ring, indexed by PE. */
+  readonly rings: readonly SharedArrayBuffer[];
+  /** `portsOut[d]` sends large payloads to PE d. */
+  readonly portsOut: readonly MessagePort[];
+  /** `portsIn[s]` receives large payloads from PE s. */
+  readonly portsIn: readonly MessagePort[];
+}
+
+/** Creates the buffers of a ring of `capacity` data bytes. */
+export function createRingBuffer(capacity: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(ringByteLength(capacity));
+}
+
+/** Why a failed job is ending, as PeFailureError detail; set by whoever sees the failure. */
+export type AbortReason = () => string;
+
+/** Callback that receives one frame: `bytes[0..length)`, valid only during the call. */
+export type FrameHandler = (bytes: Uint8Array, length: number) => void;
+
+/** Counters of what this PE's transport moved. */
+export interface TransportCounters {
+  framesSent: number;
+  bytesSent: number;
+  framesReceived: number;
+  largePayloads: number;
+  blockedSends: number;
+}
+
+/** The shared-memory transport of one PE. */
+export class ShmTransport {
+  readonly pe: number;
+  readonly numPes: number;
+  /** The job control block as words. */
+  readonly control: Int32Array;
+  readonly counters: TransportCounters = { framesSent: 0, bytesSent: 0, framesReceived: 0, largePayloads: 0, blockedSends: 0 };
+  readonly #rings: Ring[];
+  readonly #own: Ring;
+  readonly #scratch: Uint8Array;
+  /** A second scratch for stealing: a blocked send may happen while a frame in #scratch is being handled. */
+  #stealScratch: Uint8Array | undefined;
+  readonly #portsOut: readonly MessagePort[];
+  readonly #portsIn: readonly MessagePort[];
+  readonly #overflow: Uint8Array[] = [];
+  readonly #local: Uint8Array[] = [];
+  readonly #canBlock: boolean;
+  #abortReason: AbortReason = () => "another PE failed";
+
+  constructor(endpoint: ShmEndpoint, canBlock: boolean) {
+    this.pe = endpoint.pe;
+    this.numPes = endpoint.numPes;
+    this.control = new Int32Array(endpoint.control);
+    this.#rings = endpoint.rings.map((buffer) => new Ring(buffer));
+    this.#own = this.#rings[this.pe]!;
+    this.#scratch = new Uint8Array(this.#own.maxPayload);
+    this.#portsOut = endpoint.portsOut;
+    this.#portsIn = endpoint.portsIn;
+    this.#canBlock = canBlock;
+  }
+
+  /** Sets what a PeFailureError raised by this transport says. */
+  set abortReason(reason: AbortReason) {
+    this.#abortReason = reason;
+  }
+
+  /** The failed PE, or -1 while the job runs. */
+  failedPe(): number {
+    return Atomics.load(this.control, kAbort) - 1;
+  }
+
+  /**
+   * Sends `frame[0..length)` to `dest`. The frame is copied; the caller may reuse it at once.
+   * Blocks (making room in its own ring meanwhile) while the destination's ring is full.
+   */
+  send(dest: number, frame: Uint8Array, length: number): void {
+    this.counters.framesSent++;
+    this.counters.bytesSent += length;
+    if (dest === this.pe) {
+      this.#local.push(frame.slice(0, length));
+      return;
+    }
+    const ring = this.#rings[dest]!;
+    if (length > ring.maxPayload) {
+      this.#sendByReference(dest, frame, length);
+      return;
+    }
+    let offset = ring.reserve(length);
+    if (offset < 0) offset = this.#reserveBlocking(ring, length);
+    ring.bytes.set(frame.subarray(0, length), offset);
+    if (ring.commit(offset, length)) ring.wake();
+  }
+
+  #sendByReference(dest: number, frame: Uint8Array, length: number): void {
+    this.shipLarge(dest, frame.subarray(0, length));
+    const header = new Uint8Array(kFrameHeaderBytes);
+    writeFrameHeader(new DataView(header.buffer), this.pe, kFrameByReference, 0);
+    this.send(dest, header, kFrameHeaderBytes);
+  }
+
+  #reserveBlocking(ring: Ring, length: number): number {
+    this.counters.blockedSends++;
+    for (let attempt = 0; ; attempt++) {
+      if (this.failedPe() >= 0) throw new PeFailureError(this.failedPe(), this.#abortReason());
+      this.#stealOwn();
+      const offset = ring.reserve(length);
+      if (offset >= 0) return offset;
+      if (attempt < 64) continue;
+      ring.wake();
+      if (this.#canBlock) ring.waitForSpace(1);
+    }
+  }
+
+  /** Moves committed records of this PE's own ring into the overflow queue, freeing the ring. */
+  #stealOwn(): void {
+    const scratch = (this.#stealScratch ??= new Uint8Array(this.#own.maxPayload));
+    for (;;) {
+      const length = this.#own.readNext(scratch);
+      if (length < 0) return;
+      this.#overflow.push(scratch.slice(0, length));
+    }
+  }
+
+  /**
+   * Copies `bytes` once into a new `SharedArrayBuffer` and posts it to `dest`; the destination
+   * takes it with {@link takeLarge} in the order shipped. Call before sending the frame that
+   * refers to it.
+   */
+  shipLarge(dest: number, bytes: Uint8Array): void {
+    const buffer = new SharedArrayBuffer(bytes.byteLength);
+    new Uint8Array(buffer).set(bytes);
+    this.counters.largePayloads++;
+    this.#portsOut[dest]!.postMessage(buffer);
+  }
+
+  /** Takes the next large payload shipped by `src`. */
+  takeLarge(src: number): SharedArrayBuffer {
+    const received = receiveMessageOnPort(this.#portsIn[src]!);
+    if (received === undefined) {
+      throw new TransportError(`PE ${this.pe} expected a large payload from PE ${src}, but none was shipped`);
+    }
+    return received.message as SharedArrayBuffer;
+  }
+
+  /**
+   * Hands up to `limit` waiting frames to `handler`: the local queue, then the overflow, then the
+   * ring. Returns the number handled.
+   */
+  poll(handler: FrameHandler, limit: number): number {
+    let handled = 0;
+    while (handled < limit) {
+      let frame: Uint8Array | undefined;
+      if (this.#local.length > 0) frame = this.#local.shift();
+      else if (this.#overflow.length > 0) frame = this.#overflow.shift();
+      if (frame !== undefined) {
+        this.#deliver(handler, frame, frame.byteLength);
+      } else {
+        const length = this.#own.readNext(this.#scratch);
+        if (length < 0) break;
+        this.#deliver(handler, this.#scratch, length);
+      }
+      handled++;
+    }
+    this.counters.framesReceived += handled;
+    return handled;
+  }
+
+  #deliver(handler: FrameHandler, bytes: Uint8Array, length: number): void {
+    if ((bytes[2]! & kFrameByReference) !== 0) {
+      const source = bytes[0]! | (bytes[1]! << 8);
+      const frame = new Uint8Array(this.takeLarge(source));
+      handler(frame, frame.byteLength);
+      return;
+    }
+    handler(bytes, length);
+  }
+
+  /** Whether a frame is waiting. */
+  hasWork(): boolean {
+    return this.#local.length > 0 || this.#overflow.length > 0 || this.#own.hasData();
+  }
+
+  /**
+   * Sleeps until a frame arrives, something calls {@link wake} on this PE, or `timeoutMs` passes.
+   * Returns `null` when a frame is already waiting (do not sleep).
+   */
+  sleep(timeoutMs: number): Promise<unknown> | null {
+    if (this.#local.length > 0 || this.#overflow.length > 0) return null;
+    const doorbell = this.#own.prepareSleep();
+    if (doorbell === -1) return null;
+    return this.#own.sleepAsync(doorbell, timeoutMs);
+  }
+
+  /** Ends a sleep started by {@link sleep}. */
+  endSleep(): void {
+    this.#own.endSleep();
+  }
+
+  /** Wakes PE `pe` if it sleeps. */
+  wake(pe: number): void {
+    this.#rings[pe]!.wake();
+  }
+
+  /** Wakes every PE that sleeps. */
+  wakeAll(): void {
+    for (const ring of this.#rings) ring.wake();
+  }
+}
+
+/**
+ * Marks the job as failed because of `failedPe` (the first caller wins) and wakes every PE, so
+ * each rejects its pending handles. Returns whether this call was the first. Callable from any
+ * thread, the launcher's main thread included.
+ */
+export function signalAbort(control: SharedArrayBuffer, rings: readonly SharedArrayBuffer[], failedPe: number): boolean {
+  const words = new Int32Array(control);
+  if (Atomics.compareExchange(words, kAbort, 0, failedPe + 1) !== 0) return false;
+  for (const buffer of rings) new Ring(buffer).wake();
+  return true;
+}

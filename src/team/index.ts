@@ -1,0 +1,2 @@
+export { World } from "./world.js";
+export type { AmArgs, WorldParts, WorldStats } from "./world.js";

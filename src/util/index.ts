@@ -1,0 +1,2 @@
+export { fnv1a, alignUp, isPowerOfTwo } from "./bits.js";
+export { Deferred } from "./deferred.js";
