@@ -293,14 +293,13 @@ export class FrameReader {
     this.#channel = channel;
   }
 
-  /** Starts reading `bytes`, whose messages begin at `position`. */
-  reset(bytes: Uint8Array, position: number, source: number): void {
+  /** Starts reading `bytes` at `position`; set {@link source} before reading values. */
+  reset(bytes: Uint8Array, position: number): void {
     if (bytes !== this.bytes) {
       this.bytes = bytes;
       this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     }
     this.position = position;
-    this.source = source;
   }
 
   value(): unknown {

@@ -2,11 +2,6 @@
 // TypeScript does not match to the .mjs specifier that Node needs.
 declare module "comlink/dist/esm/node-adapter.mjs" {
   import type { Endpoint } from "comlink";
-  interface NodeEndpoint {
-    postMessage(message: unknown, transfer?: unknown[]): void;
-    on(type: string, listener: (value: unknown) => void): void;
-    off(type: string, listener: (value: unknown) => void): void;
-    start?: () => void;
-  }
-  export default function nodeEndpoint(endpoint: NodeEndpoint): Endpoint;
+  import type { MessagePort, Worker } from "node:worker_threads";
+  export default function nodeEndpoint(endpoint: MessagePort | Worker): Endpoint;
 }

@@ -23,7 +23,7 @@ import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { PeFailureError, TransportError } from "../../errors.js";
 import { kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
 import { kAbort } from "./job.js";
-import { Ring, ringByteLength } from "./ring.js";
+import { Ring, copyBytes, ringByteLength } from "./ring.js";
 
 /** What a PE needs to join a shared-memory job; built by the launcher, passed in `workerData`. */
 export interface ShmEndpoint {
@@ -120,7 +120,7 @@ export class ShmTransport {
     }
     let offset = ring.reserve(length);
     if (offset < 0) offset = this.#reserveBlocking(ring, length);
-    ring.bytes.set(frame.subarray(0, length), offset);
+    copyBytes(frame, 0, ring.bytes, offset, length);
     if (ring.commit(offset, length)) ring.wake();
   }
 
@@ -186,7 +186,9 @@ export class ShmTransport {
       if (this.#local.length > 0) frame = this.#local.shift();
       else if (this.#overflow.length > 0) frame = this.#overflow.shift();
       if (frame !== undefined) {
-        this.#deliver(handler, frame, frame.byteLength);
+        // Always hand frames over in the same scratch buffer, so the reader keeps one DataView.
+        copyBytes(frame, 0, this.#scratch, 0, frame.byteLength);
+        this.#deliver(handler, this.#scratch, frame.byteLength);
       } else {
         const length = this.#own.readNext(this.#scratch);
         if (length < 0) break;

@@ -1,0 +1,75 @@
+/**
+ * What every benchmark shares: repetition statistics, the table, `--json`, and the baseline
+ * workers. A benchmark runs its baselines in the same run, alternating with the measured code, and
+ * prints medians with min–max and the ratio (see BENCHMARKS.md).
+ */
+import { Worker } from "node:worker_threads";
+
+/** The median, min and max of some samples. */
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+/** One row of a benchmark's output. */
+export interface Row {
+  benchmark: string;
+  what: string;
+  unit: string;
+  median: number;
+  min: number;
+  max: number;
+  /** The ratio to the row's baseline, stated as the benchmark's target states it. */
+  ratio?: number;
+  ratioOf?: string;
+  target?: string;
+}
+
+export const wantsJson = process.argv.includes("--json");
+
+function format(value: number): string {
+  if (value === 0) return "0";
+  if (Math.abs(value) >= 100) return value.toFixed(0);
+  if (Math.abs(value) >= 1) return value.toFixed(2);
+  return value.toPrecision(3);
+}
+
+/** Prints rows as a table, or as one JSON object per line with `--json`. */
+export function printRows(rows: readonly Row[]): void {
+  if (wantsJson) {
+    for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+    return;
+  }
+  const header = ["benchmark", "what", "median", "min", "max", "unit", "ratio", "target"];
+  const lines = rows.map((row) => [
+    row.benchmark, row.what, format(row.median), format(row.min), format(row.max), row.unit,
+    row.ratio === undefined ? "" : `${format(row.ratio)}${row.ratioOf === undefined ? "" : ` (${row.ratioOf})`}`,
+    row.target ?? "",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => line[i]!.length)));
+  const render = (cells: string[]): string => cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
+  process.stdout.write(`${render(header)}\n${render(widths.map((w) => "-".repeat(w)))}\n`);
+  for (const line of lines) process.stdout.write(`${render(line)}\n`);
+}
+
+/** Reads `--name value` from the program's arguments. */
+export function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name}: expected a positive number, got ${process.argv[at + 1]}`);
+  return value;
+}
+
+/** Starts a worker from JavaScript source (baselines need a plain second thread). */
+export function startWorker(source: string, workerData: unknown): Worker {
+  return new Worker(source, { eval: true, workerData });
+}

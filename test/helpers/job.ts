@@ -1,0 +1,73 @@
+/**
+ * Runs real shoal jobs from tests: `node dist/launch/cli.js run -n N fixture`, as a user would,
+ * and collects the exit code, stdout, stderr and the JSON lines the fixture printed.
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+export const cli = fileURLToPath(new URL("../../dist/launch/cli.js", import.meta.url));
+
+/** The PE counts every SPMD feature is tested on. */
+export const kPeCounts = [1, 2, 3, 4, 8] as const;
+
+export interface JobResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** The stdout lines that parse as JSON objects. */
+  records: Record<string, unknown>[];
+  /** Wall time of the whole command, ms (for failure tests' "within seconds"; never asserted as speed). */
+  elapsedMs: number;
+}
+
+export interface JobOptions {
+  args?: readonly string[];
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** Runs `shoal run -n pes fixture [args]` and resolves when the process has exited. */
+export function runJob(pes: number, fixture: string, options: JobOptions = {}): Promise<JobResult> {
+  const path = fixture.startsWith("/") ? fixture : fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
+  return runCli(["run", "-n", String(pes), path, ...(options.args ?? [])], options);
+}
+
+/** Runs the `shoal` CLI with `args`. */
+export function runCli(args: readonly string[], options: JobOptions = {}): Promise<JobResult> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`shoal ${args.join(" ")} did not finish within ${options.timeoutMs ?? 45_000} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, options.timeoutMs ?? 45_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const records: Record<string, unknown>[] = [];
+      for (const line of stdout.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        try {
+          records.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // not a record
+        }
+      }
+      resolve({ code, stdout, stderr, records, elapsedMs: performance.now() - started });
+    });
+  });
+}
+
+/** The records with `kind === kind`, sorted by `pe`. */
+export function recordsOf(result: JobResult, kind: string): Record<string, unknown>[] {
+  return result.records.filter((r) => r["kind"] === kind).sort((a, b) => Number(a["pe"]) - Number(b["pe"]));
+}
