@@ -4,7 +4,7 @@
  * - a raw SharedArrayBuffer spin ping-pong between two threads (the floor: no engine at all);
  * - worker `postMessage` ping-pong between two threads (what plain Node offers).
  *
- *   npx shoal run -n 2 bench/am-latency.ts [-- --reps 7 --iters 20000 --json]
+ *   npx shoal run -n 2 bench/am-latency.ts [--reps 7] [--iters 20000] [--json]
  *
  * Target (BENCHMARKS.md): median round trip ≤ 1 µs.
  */

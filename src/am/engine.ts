@@ -150,10 +150,9 @@ export class Engine {
     const flags = kFlagReplyWanted | (scope === undefined ? 0 : kFlagTracked);
     this.#write(dest, flags, entry, id, arg);
     const pending = new PendingRequest(entry, dest, scope, true);
-    const promise = new Promise<unknown>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-    });
+    const promise = new Promise<unknown>(capture);
+    pending.resolve = captured.resolve;
+    pending.reject = captured.reject;
     this.#pending.set(id, pending);
     if (scope !== undefined) {
       scope.spawned();
@@ -607,6 +606,19 @@ export class Engine {
       this.transport.endSleep();
     }
   }
+}
+
+/**
+ * One shared promise executor: `new Promise(capture)` leaves the resolvers in `captured`, so a
+ * request allocates no closure.
+ */
+const captured: { resolve: (value: unknown) => void; reject: (reason: unknown) => void } = {
+  resolve: () => undefined,
+  reject: () => undefined,
+};
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

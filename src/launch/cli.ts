@@ -13,7 +13,8 @@ import { runJob } from "./run.js";
 const kHelp = `shoal: run a data-parallel TypeScript or JavaScript program on many PEs
 
 Usage:
-  shoal run -n N [--] PROGRAM [ARGS...]   run PROGRAM on N PEs (worker threads of this process)
+  shoal run -n N [--] PROGRAM [ARGS...]   run PROGRAM on N PEs (worker threads of this process);
+                                          everything after PROGRAM is the program's, as given
   shoal --help                            print this help
   shoal --version                         print shoal's version
 
@@ -36,7 +37,7 @@ Environment (defaults in parentheses; see the README for details):
 
 Examples:
   shoal run -n 4 examples/01-hello.ts
-  shoal run -n 2 bench/am-latency.ts -- --json
+  shoal run -n 2 bench/am-latency.ts --json
 `;
 
 function version(): string {
@@ -51,8 +52,9 @@ function splitAtProgram(argv: readonly string[]): { own: string[]; program: stri
     const arg = argv[i]!;
     if (arg === "--") return { own, program: argv[i + 1], rest: argv.slice(i + 2) };
     if (!arg.startsWith("-")) return { own, program: arg, rest: argv.slice(i + 1) };
-    own.push(arg);
-    if ((arg === "-n" || arg === "--pes") && i + 1 < argv.length) own.push(argv[++i]!);
+    // "-n -3" would read as two options; "--pes=-3" reaches the check below and gets its message.
+    if ((arg === "-n" || arg === "--pes") && i + 1 < argv.length) own.push(`--pes=${argv[++i]!}`);
+    else own.push(arg);
   }
   return { own, program: undefined, rest: [] };
 }

@@ -66,9 +66,11 @@ export class World {
    * const four = await world.exec(0, double, 2);
    * ```
    */
-  exec<A, R>(pe: number, am: Am<A, R>, ...arg: AmArgs<A>): Promise<R> {
+  exec<A, R>(pe: number, am: Am<A, R>, ...arg: AmArgs<A>): Promise<R>;
+  exec(pe: number, am: Am, arg?: unknown): Promise<unknown> {
+    // The overload above types the argument; this signature avoids a rest array per call.
     const entry = this.#check(pe, am, "exec", false);
-    return this.#engine.request(pe, entry, arg[0]) as Promise<R>;
+    return this.#engine.request(pe, entry, arg);
   }
 
   /**
@@ -81,10 +83,11 @@ export class World {
    * const pes = await world.execAll(whoAmI); // [0, 1, 2, …]
    * ```
    */
-  execAll<A, R>(am: Am<A, R>, ...arg: AmArgs<A>): Promise<R[]> {
+  execAll<A, R>(am: Am<A, R>, ...arg: AmArgs<A>): Promise<R[]>;
+  execAll(am: Am, arg?: unknown): Promise<unknown[]> {
     const entry = this.#check(0, am, "execAll", false);
-    const calls: Promise<R>[] = [];
-    for (let pe = 0; pe < this.numPes; pe++) calls.push(this.#engine.request(pe, entry, arg[0]) as Promise<R>);
+    const calls: Promise<unknown>[] = [];
+    for (let pe = 0; pe < this.numPes; pe++) calls.push(this.#engine.request(pe, entry, arg));
     return Promise.all(calls);
   }
 
@@ -100,9 +103,10 @@ export class World {
    * await world.waitAll();
    * ```
    */
-  send<A, R>(pe: number, am: Am<A, R>, ...arg: AmArgs<A>): void {
+  send<A, R>(pe: number, am: Am<A, R>, ...arg: AmArgs<A>): void;
+  send(pe: number, am: Am, arg?: unknown): void {
     const entry = this.#check(pe, am, "send", false);
-    this.#engine.send(pe, entry, arg[0]);
+    this.#engine.send(pe, entry, arg);
   }
 
   /**

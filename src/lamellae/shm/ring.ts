@@ -37,9 +37,10 @@
  * 2. The producer writes the payload with plain stores, then publishes the record with one
  *    `Atomics.store` of its state word (release). The consumer reads the state word with
  *    `Atomics.load` (acquire); a non-zero value means every payload byte is visible.
- * 3. The consumer copies a payload out, zeroes every byte it consumed, then advances HEAD with `Atomics.store`. So a
- *    producer that sees the new HEAD also sees zeros there, and a state word of 0 always means
- *    "not yet written", never a stale record of an earlier lap.
+ * 3. The consumer copies a payload out, zeroes every byte it consumed, then advances HEAD with
+ *    `Atomics.store`. So a producer that sees the new HEAD also sees zeros there, and a state word
+ *    of 0 always means "not yet written", never a stale record of an earlier lap. A producer may
+ *    use an older HEAD it read (free space is then underestimated, never overestimated).
  * 4. Records may be committed out of order (two producers); the consumer stops at the first
  *    uncommitted one and resumes there, so records from one producer stay in the order that
  *    producer reserved them.
@@ -91,6 +92,14 @@ export class Ring {
   readonly #words: Int32Array;
   /** The data area as bytes, for producers to write payloads and the consumer to read them. */
   readonly bytes: Uint8Array;
+  /**
+   * Producer: the last HEAD this view read. HEAD only grows, so a stale copy only underestimates
+   * the free space; HEAD is read again only when the copy says the ring is full. This keeps the
+   * consumer's HEAD line from crossing cores on every send.
+   */
+  #knownHead = 0;
+  /** Consumer: HEAD, which only the consumer writes. */
+  #head = 0;
 
   constructor(buffer: SharedArrayBuffer, byteOffset = 0, capacity = buffer.byteLength - byteOffset - kRingHeaderBytes) {
     if (!isPowerOfTwo(capacity) || capacity < 1024) {
@@ -101,6 +110,8 @@ export class Ring {
     this.#control = new Int32Array(buffer, byteOffset, kRingHeaderBytes / 4);
     this.#words = new Int32Array(buffer, byteOffset + kRingHeaderBytes, capacity / 4);
     this.bytes = new Uint8Array(buffer, byteOffset + kRingHeaderBytes, capacity);
+    this.#knownHead = Atomics.load(this.#control, HEAD);
+    this.#head = this.#knownHead;
   }
 
   /** The largest payload one record can hold. */
@@ -121,11 +132,13 @@ export class Ring {
     const control = this.#control;
     for (;;) {
       const tail = Atomics.load(control, TAIL);
-      const head = Atomics.load(control, HEAD);
       const position = tail & this.#mask;
       const untilEnd = this.capacity - position;
       const need = total <= untilEnd ? total : untilEnd + total;
-      if (((tail - head) | 0) + need > this.capacity) return -1;
+      if (((tail - this.#knownHead) | 0) + need > this.capacity) {
+        this.#knownHead = Atomics.load(control, HEAD);
+        if (((tail - this.#knownHead) | 0) + need > this.capacity) return -1;
+      }
       if (Atomics.compareExchange(control, TAIL, tail, (tail + need) | 0) !== tail) continue;
       let start = position;
       if (need !== total) {
@@ -152,7 +165,7 @@ export class Ring {
   readNext(into: Uint8Array): number {
     const control = this.#control;
     const words = this.#words;
-    let head = Atomics.load(control, HEAD);
+    let head = this.#head;
     for (;;) {
       const position = head & this.#mask;
       const state = Atomics.load(words, position >> 2);
@@ -170,6 +183,7 @@ export class Ring {
       if (size <= kSmallBytes) for (let i = first; i < end; i++) words[i] = 0;
       else words.fill(0, first, end);
       head = (head + size) | 0;
+      this.#head = head;
       Atomics.store(control, HEAD, head);
       if (Atomics.load(control, WAITERS) > 0) Atomics.notify(control, HEAD);
       if (length >= 0) return length;
@@ -178,8 +192,7 @@ export class Ring {
 
   /** Consumer: whether a committed record (or padding) is waiting. */
   hasData(): boolean {
-    const head = Atomics.load(this.#control, HEAD);
-    return Atomics.load(this.#words, (head & this.#mask) >> 2) !== 0;
+    return Atomics.load(this.#words, (this.#head & this.#mask) >> 2) !== 0;
   }
 
   /**
