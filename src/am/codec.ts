@@ -235,14 +235,14 @@ export class FrameWriter {
 
   /** Remembers where the current message starts. */
   mark(): number {
-    this.#large.length = 0;
+    if (this.#large.length > 0) this.#large.length = 0;
     return this.position;
   }
 
   /** Undoes everything written since `mark`. */
   rollback(mark: number): void {
     this.position = mark;
-    this.#large.length = 0;
+    if (this.#large.length > 0) this.#large.length = 0;
   }
 
   /** Completes the current message: counts it and ships its large payloads to `dest`. */

@@ -103,6 +103,8 @@ export class Engine {
   #dirtyCount = 0;
   readonly #isDirty: Uint8Array;
   readonly #acksOwed: Uint32Array;
+  /** The handler context for messages from each source: it depends on nothing else, so it is made once. */
+  readonly #contexts: readonly AmContext[];
   readonly #reader: FrameReader;
   readonly #pending = new Map<number, PendingRequest>();
   readonly #waiters: Waiter[] = [];
@@ -135,6 +137,7 @@ export class Engine {
     this.#dirty = new Int32Array(this.numPes);
     this.#isDirty = new Uint8Array(this.numPes);
     this.#acksOwed = new Uint32Array(this.numPes);
+    this.#contexts = Array.from({ length: this.numPes }, (_, src) => Object.freeze({ pe: this.pe, numPes: this.numPes, src }));
     this.#reader = new FrameReader(transport);
     this.#lastFrameAt = performance.now();
     this.#sliceStart = this.#lastFrameAt;
@@ -292,7 +295,28 @@ export class Engine {
       this.#completeRequest(source, flags, amId, entry?.name ?? `#${amId}`, id, undefined, false, toError(error), undefined);
       return;
     }
-    const ctx: AmContext = { pe: this.pe, numPes: this.numPes, src: source };
+    const ctx = this.#contexts[source]!;
+    if (flags === 0) {
+      // Untracked fire-and-forget, the bulk of aggregated traffic: a synchronous handler only
+      // counts an ACK, which goes out with the next frame to the source.
+      let result: unknown;
+      try {
+        result = entry.handler(ctx, arg);
+      } catch (error) {
+        this.#completeRequest(source, flags, amId, entry.name, id, undefined, false, error, undefined);
+        return;
+      }
+      if (isThenable(result)) {
+        result.then(
+          () => this.#completeRequest(source, flags, amId, entry.name, id, undefined, true, undefined, undefined),
+          (error: unknown) => this.#completeRequest(source, flags, amId, entry.name, id, undefined, false, error ?? new Error("rejected"), undefined),
+        );
+      } else {
+        this.#acksOwed[source]!++;
+        this.#markDirty(source);
+      }
+      return;
+    }
     const tracked = (flags & kFlagTracked) !== 0;
     const scope = tracked ? new Scope((done) => this.#sendDone(source, id, entry.name, done.error)) : undefined;
     let result: unknown;
@@ -589,12 +613,13 @@ export class Engine {
     this.#stopped = true;
   }
 
+  /**
+   * Throws once the job is failing. The abort flag itself is read by the progress loop (and by a
+   * send that has to wait for room), not on every call: a call made in the same synchronous run
+   * as another PE's failure is rejected a few microseconds later instead.
+   */
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
-    if (this.transport.failedPe() >= 0) {
-      this.#abort();
-      throw this.#failure!;
-    }
   }
 
   /** Stops the progress loop for good (after the final barrier). */
