@@ -68,6 +68,9 @@ async function start(): Promise<World> {
   for (let other = 0; other < numPes; other++) {
     if (Atomics.load(transport.control, registryWord(other, numPes)) !== (table.hash | 0)) differing.push(other);
   }
+  // Handlers may use the program's `world`: let the program's continuation after `await init()`
+  // run (it is queued when this resolves) before any handler does.
+  setImmediate(() => engine.open());
   if (differing.length > 0) {
     throw new RegistryError(
       `PE ${pe} registered ${table.byId.length} active messages (${table.byId.map((e) => e.name).join(", ")}), ` +

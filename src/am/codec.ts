@@ -9,22 +9,25 @@
  *   2  false          -
  *   3  true           -
  *   4  int32          i32
- *   5  number         f64
+ *   5  number         f64 (also -0, NaN, ±Infinity)
  *   6  string         u32 byte length, UTF-8 bytes
- *   7  bigint         i64 (values outside the 64-bit signed range use tag 11)
+ *   7  bigint         i64
  *   8  typed array    u8 dtype, u32 byte length, padding to an 8-byte boundary of the frame, raw bytes
  *   9  large typed    u8 dtype; the bytes travel by reference on the transport's side channel
- *  10  tuple          u32 count, then count values (arguments of an activity)
- *  11  other          u32 byte length, msgpackr bytes (plain objects, arrays, Map, Set, Date, …)
+ *  10  array          u32 count, then count values (also an activity's arguments)
+ *  11  plain object   u32 count, then count × (key: u32 byte length + UTF-8, value)
+ *  12  Map            u32 count, then count × (key value, value)
+ *  13  Set            u32 count, then count values
+ *  14  Date           f64 milliseconds since the epoch
+ *  15  big bigint     u32 byte length, decimal digits (a bigint outside the 64-bit signed range)
  * ```
- * Typed arrays are never converted element by element: their bytes are copied as they are.
- * Values that cannot travel (functions, symbols, cyclic structures) are refused with an
- * {@link EncodeError} before anything is written.
+ * Typed arrays are never converted element by element: their bytes are copied as they are, also
+ * inside arrays and objects. Values that cannot travel (functions, symbols, class instances other
+ * than the ones above, cyclic structures) are refused with an {@link EncodeError} that says where
+ * in the value the problem is, before anything is sent.
  *
  * @module
  */
-import { Packr } from "msgpackr";
-
 import { EncodeError, describeValue } from "../errors.js";
 import { alignUp } from "../util/index.js";
 
@@ -38,8 +41,14 @@ const TAG_STRING = 6;
 const TAG_BIGINT = 7;
 const TAG_TYPED = 8;
 const TAG_LARGE = 9;
-const TAG_TUPLE = 10;
-const TAG_OTHER = 11;
+const TAG_ARRAY = 10;
+const TAG_OBJECT = 11;
+const TAG_MAP = 12;
+const TAG_SET = 13;
+const TAG_DATE = 14;
+const TAG_BIG_BIGINT = 15;
+/** Containers nested deeper than this are refused (a guard against cycles through getters, and stack overflow). */
+const kMaxDepth = 64;
 
 type TypedArray =
   | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array
@@ -61,15 +70,13 @@ function dtypeCode(value: TypedArray): number {
   return -1;
 }
 
-const kPackr = new Packr({ moreTypes: true, useRecords: false, structuredClone: false, copyBuffers: true });
 const kEncoder = new TextEncoder();
 const kDecoder = new TextDecoder();
 const kInt64Min = -(2n ** 63n);
 const kInt64Max = 2n ** 63n - 1n;
 
-/** Where large payloads go and come from: the transport's side channel. */
+/** Where large payloads come from: the transport's side channel. */
 export interface LargeChannel {
-  shipLarge(dest: number, bytes: Uint8Array): void;
   takeLarge(src: number): SharedArrayBuffer;
 }
 
@@ -82,9 +89,15 @@ export class FrameWriter {
   view: DataView;
   position = 0;
   messages = 0;
-  /** Large typed arrays of the message being written, shipped when it is complete. */
+  /** Large typed arrays of the message being written, copied when it is complete. */
   readonly #large: Uint8Array[] = [];
-  #largeBytes: number;
+  /**
+   * Copies of the large payloads of the frame's completed messages, in order. They are posted when
+   * the frame is sent (see ShmTransport.send), not before: a frame that itself travels by
+   * reference must reach the side channel ahead of them.
+   */
+  readonly payloads: SharedArrayBuffer[] = [];
+  readonly #largeBytes: number;
 
   constructor(initialBytes: number, largeBytes: number) {
     this.bytes = new Uint8Array(initialBytes);
@@ -147,31 +160,93 @@ export class FrameWriter {
           this.view.setBigInt64(this.position + 1, value, true);
           this.position += 9;
         } else {
-          this.#other(value);
+          this.#tag(TAG_BIG_BIGINT);
+          this.#text(value.toString());
         }
         return;
       case "object":
-        if (value === null) {
-          this.#tag(TAG_NULL);
-        } else if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
-          this.#typed(value as TypedArray);
-        } else {
-          checkEncodable(value, "value", []);
-          this.#other(value);
-        }
+        if (value === null) this.#tag(TAG_NULL);
+        else if (ArrayBuffer.isView(value) && !(value instanceof DataView)) this.#typed(value as TypedArray);
+        else this.#container(value);
         return;
       default:
-        throw new EncodeError(`cannot send ${describeValue(value)}: expected a number, string, boolean, bigint, null, undefined, typed array, array, plain object, Map, Set or Date`);
+        throw this.#refuse(value, "");
     }
   }
 
-  /** Appends a tuple of values (an activity's arguments). */
+  /** Appends an array of values (an activity's arguments). */
   tuple(values: readonly unknown[]): void {
+    this.#container(values);
+  }
+
+  /** Where in the value being written the writer is, for error messages: keys and indices. */
+  readonly #path: string[] = [];
+  /** The containers being written, outermost first, to refuse cycles. */
+  readonly #ancestors: object[] = [];
+
+  #refuse(value: unknown, why: string): EncodeError {
+    const where = this.#path.length === 0 ? "" : ` (at ${this.#path.join("")})`;
+    const expected = "expected a number, string, boolean, bigint, null, undefined, typed array, Date, or an array, plain object, Map or Set of those";
+    return new EncodeError(`cannot send ${describeValue(value)}${where}: ${why === "" ? expected : why}`);
+  }
+
+  #container(value: object): void {
+    const ancestors = this.#ancestors;
+    if (ancestors.includes(value)) throw this.#refuse(value, "it contains itself (a cyclic structure); send a tree");
+    if (ancestors.length >= kMaxDepth) throw this.#refuse(value, `it is nested more than ${kMaxDepth} levels deep`);
+    const path = this.#path;
+    ancestors.push(value);
+    if (Array.isArray(value)) {
+      this.#count(TAG_ARRAY, value.length);
+      for (let i = 0; i < value.length; i++) {
+        path.push(`[${i}]`);
+        this.value(value[i]);
+        path.pop();
+      }
+    } else if (value instanceof Map) {
+      this.#count(TAG_MAP, value.size);
+      for (const [key, item] of value) {
+        path.push(`.keys()`);
+        this.value(key);
+        path.pop();
+        path.push(`.get(${describeValue(key)})`);
+        this.value(item);
+        path.pop();
+      }
+    } else if (value instanceof Set) {
+      this.#count(TAG_SET, value.size);
+      for (const item of value) {
+        path.push(`.values()`);
+        this.value(item);
+        path.pop();
+      }
+    } else if (value instanceof Date) {
+      this.ensure(9);
+      this.view.setUint8(this.position, TAG_DATE);
+      this.view.setFloat64(this.position + 1, value.getTime(), true);
+      this.position += 9;
+    } else {
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw this.#refuse(value, "only plain objects travel, without their class; send the data as a plain object and rebuild the instance on the other side");
+      }
+      const keys = Object.keys(value);
+      this.#count(TAG_OBJECT, keys.length);
+      for (const key of keys) {
+        this.#text(key);
+        path.push(`.${key}`);
+        this.value((value as Record<string, unknown>)[key]);
+        path.pop();
+      }
+    }
+    ancestors.pop();
+  }
+
+  #count(tag: number, count: number): void {
     this.ensure(5);
-    this.view.setUint8(this.position, TAG_TUPLE);
-    this.view.setUint32(this.position + 1, values.length, true);
+    this.view.setUint8(this.position, tag);
+    this.view.setUint32(this.position + 1, count, true);
     this.position += 5;
-    for (const value of values) this.value(value);
   }
 
   #tag(tag: number): void {
@@ -180,10 +255,14 @@ export class FrameWriter {
   }
 
   #string(value: string): void {
-    const maxBytes = value.length * 3;
-    this.ensure(5 + maxBytes);
+    this.#tag(TAG_STRING);
+    this.#text(value);
+  }
+
+  /** Writes u32 byte length + UTF-8 bytes. */
+  #text(value: string): void {
+    this.ensure(4 + value.length * 3);
     const at = this.position;
-    this.bytes[at] = TAG_STRING;
     let length = 0;
     if (value.length < 64) {
       // Short ASCII strings are the common case; a plain loop beats encodeInto's call overhead.
@@ -192,19 +271,19 @@ export class FrameWriter {
       for (; i < value.length; i++) {
         const code = value.charCodeAt(i);
         if (code >= 0x80) break;
-        bytes[at + 5 + i] = code;
+        bytes[at + 4 + i] = code;
       }
-      length = i === value.length ? i : kEncoder.encodeInto(value, bytes.subarray(at + 5)).written;
+      length = i === value.length ? i : kEncoder.encodeInto(value, bytes.subarray(at + 4)).written;
     } else {
-      length = kEncoder.encodeInto(value, this.bytes.subarray(at + 5)).written;
+      length = kEncoder.encodeInto(value, this.bytes.subarray(at + 4)).written;
     }
-    this.view.setUint32(at + 1, length, true);
-    this.position = at + 5 + length;
+    this.view.setUint32(at, length, true);
+    this.position = at + 4 + length;
   }
 
   #typed(value: TypedArray): void {
     const code = dtypeCode(value);
-    if (code < 0) throw new EncodeError(`cannot send ${describeValue(value)}: not a typed array shoal knows`);
+    if (code < 0) throw this.#refuse(value, "not a typed array shoal knows");
     const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
     if (value.byteLength >= this.#largeBytes) {
       this.ensure(2);
@@ -224,15 +303,6 @@ export class FrameWriter {
     this.position = start + value.byteLength;
   }
 
-  #other(value: unknown): void {
-    const packed = kPackr.pack(value);
-    this.ensure(5 + packed.byteLength);
-    this.view.setUint8(this.position, TAG_OTHER);
-    this.view.setUint32(this.position + 1, packed.byteLength, true);
-    this.bytes.set(packed, this.position + 5);
-    this.position += 5 + packed.byteLength;
-  }
-
   /** Remembers where the current message starts. */
   mark(): number {
     if (this.#large.length > 0) this.#large.length = 0;
@@ -243,42 +313,24 @@ export class FrameWriter {
   rollback(mark: number): void {
     this.position = mark;
     if (this.#large.length > 0) this.#large.length = 0;
+    this.#path.length = 0;
+    this.#ancestors.length = 0;
   }
 
-  /** Completes the current message: counts it and ships its large payloads to `dest`. */
-  complete(channel: LargeChannel, dest: number): void {
+  /**
+   * Completes the current message: counts it, and copies its large payloads (now: the caller may
+   * change its typed arrays as soon as the call returns) into {@link payloads}.
+   */
+  complete(): void {
     this.messages++;
     if (this.#large.length === 0) return;
-    for (const bytes of this.#large) channel.shipLarge(dest, bytes);
+    for (const bytes of this.#large) {
+      const copy = new SharedArrayBuffer(bytes.byteLength);
+      new Uint8Array(copy).set(bytes);
+      this.payloads.push(copy);
+    }
     this.#large.length = 0;
   }
-}
-
-/** Refuses values that cannot travel, naming where in the value the problem is. */
-function checkEncodable(value: object, path: string, ancestors: object[]): void {
-  if (ancestors.includes(value)) throw new EncodeError(`cannot send a cyclic structure: ${path} refers back to one of its parents`);
-  if (ancestors.length > 64) throw new EncodeError(`cannot send a structure nested more than 64 levels deep (at ${path})`);
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) return;
-  ancestors.push(value);
-  if (value instanceof Map) {
-    for (const [key, item] of value) {
-      checkItem(key, `${path}.key`, ancestors);
-      checkItem(item, `${path}.get(${String(key)})`, ancestors);
-    }
-  } else if (value instanceof Set || Array.isArray(value)) {
-    let i = 0;
-    for (const item of value as Iterable<unknown>) checkItem(item, `${path}[${i++}]`, ancestors);
-  } else {
-    for (const key of Object.keys(value)) checkItem((value as Record<string, unknown>)[key], `${path}.${key}`, ancestors);
-  }
-  ancestors.pop();
-}
-
-function checkItem(item: unknown, path: string, ancestors: object[]): void {
-  if (typeof item === "function" || typeof item === "symbol") {
-    throw new EncodeError(`cannot send ${describeValue(item)} (at ${path}): only data travels between PEs; register code with defineAm or defineActivity instead`);
-  }
-  if (typeof item === "object" && item !== null) checkEncodable(item, path, ancestors);
 }
 
 /** Reads values from a received frame. */
@@ -314,22 +366,9 @@ export class FrameReader {
       case TAG_INT32: this.position = at + 5; return view.getInt32(at + 1, true);
       case TAG_FLOAT64: this.position = at + 9; return view.getFloat64(at + 1, true);
       case TAG_BIGINT: this.position = at + 9; return view.getBigInt64(at + 1, true);
-      case TAG_STRING: {
-        const length = view.getUint32(at + 1, true);
-        const start = at + 5;
-        this.position = start + length;
-        if (length < 64) {
-          const bytes = this.bytes;
-          let text = "";
-          for (let i = start; i < start + length; i++) {
-            const code = bytes[i]!;
-            if (code >= 0x80) return kDecoder.decode(bytes.subarray(start, start + length));
-            text += String.fromCharCode(code);
-          }
-          return text;
-        }
-        return kDecoder.decode(this.bytes.subarray(start, start + length));
-      }
+      case TAG_STRING:
+        this.position = at + 1;
+        return this.#text();
       case TAG_TYPED: {
         const Constructor = kTypedConstructors[view.getUint8(at + 1)]!;
         const byteLength = view.getUint32(at + 2, true);
@@ -344,21 +383,71 @@ export class FrameReader {
         const buffer = this.#channel.takeLarge(this.source);
         return new Constructor(buffer);
       }
-      case TAG_TUPLE: {
+      case TAG_ARRAY: {
         const count = view.getUint32(at + 1, true);
         this.position = at + 5;
         const values = new Array<unknown>(count);
         for (let i = 0; i < count; i++) values[i] = this.value();
         return values;
       }
-      case TAG_OTHER: {
-        const length = view.getUint32(at + 1, true);
-        const start = at + 5;
-        this.position = start + length;
-        return kPackr.unpack(this.bytes.subarray(start, start + length));
+      case TAG_OBJECT: {
+        const count = view.getUint32(at + 1, true);
+        this.position = at + 5;
+        const object: Record<string, unknown> = {};
+        for (let i = 0; i < count; i++) {
+          const key = this.#text();
+          const item = this.value();
+          // "__proto__" is an own key like any other here, not the prototype.
+          if (key === "__proto__") Object.defineProperty(object, key, { value: item, enumerable: true, writable: true, configurable: true });
+          else object[key] = item;
+        }
+        return object;
       }
+      case TAG_MAP: {
+        const count = view.getUint32(at + 1, true);
+        this.position = at + 5;
+        const map = new Map<unknown, unknown>();
+        for (let i = 0; i < count; i++) {
+          const key = this.value();
+          map.set(key, this.value());
+        }
+        return map;
+      }
+      case TAG_SET: {
+        const count = view.getUint32(at + 1, true);
+        this.position = at + 5;
+        const set = new Set<unknown>();
+        for (let i = 0; i < count; i++) set.add(this.value());
+        return set;
+      }
+      case TAG_DATE:
+        this.position = at + 9;
+        return new Date(view.getFloat64(at + 1, true));
+      case TAG_BIG_BIGINT:
+        this.position = at + 1;
+        return BigInt(this.#text());
       default:
         throw new EncodeError(`malformed frame from PE ${this.source}: unknown value tag ${tag} at byte ${at}`);
     }
+  }
+
+  /** Reads u32 byte length + UTF-8 bytes. */
+  #text(): string {
+    const start = this.position + 4;
+    const length = this.view.getUint32(this.position, true);
+    const end = start + length;
+    this.position = end;
+    const bytes = this.bytes;
+    if (length < 64) {
+      let text = "";
+      for (let i = start; i < end; i++) {
+        const code = bytes[i]!;
+        if (code >= 0x80) return kDecoder.decode(bytes.subarray(start, end));
+        text += String.fromCharCode(code);
+      }
+      return text;
+    }
+    // TextDecoder refuses views of shared memory (frames that came by reference).
+    return kDecoder.decode(bytes.buffer instanceof SharedArrayBuffer ? bytes.slice(start, end) : bytes.subarray(start, end));
   }
 }

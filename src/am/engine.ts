@@ -30,7 +30,7 @@ import {
   MessageKind, kFlagError, kFlagForSend, kFlagReplyWanted, kFlagTracked, kMessageHeaderBytes, type ErrorInfo,
 } from "./protocol.js";
 import type { AmContext, AmEntry, Registry } from "./registry.js";
-import { Scope, currentScope, runInScope } from "./scope.js";
+import { Scope, currentScope, runInScope, runOutsideScope } from "./scope.js";
 
 /** A request waiting for its reply, its DONE, or both. */
 class PendingRequest {
@@ -114,6 +114,8 @@ export class Engine {
   #scheduled = false;
   #sleeping = false;
   #stopped = false;
+  /** Whether incoming frames are handled yet: not before the program has its world (see open). */
+  #open = false;
   #lastFrameAt = 0;
   #sliceStart = 0;
   #emptyPolls = 0;
@@ -199,7 +201,7 @@ export class Engine {
       writer.rollback(mark);
       throw error;
     }
-    writer.complete(this.transport, dest);
+    writer.complete();
     this.counters.requestsSent++;
   }
 
@@ -229,7 +231,8 @@ export class Engine {
     const length = writer.position;
     writer.position = kFrameHeaderBytes;
     writer.messages = 0;
-    this.transport.send(dest, writer.bytes, length);
+    this.transport.send(dest, writer.bytes, length, writer.payloads);
+    if (writer.payloads.length > 0) writer.payloads.length = 0;
   }
 
   #flushAll(): void {
@@ -264,9 +267,18 @@ export class Engine {
         case MessageKind.Request:
           this.#onRequest(source, flags, amId, id);
           break;
-        case MessageKind.Reply:
-          this.#onReply(id, reader.value());
+        case MessageKind.Reply: {
+          let value: unknown;
+          try {
+            value = reader.value();
+          } catch (error) {
+            // The result cannot be read here: that request fails, the PE and the frame go on.
+            this.#onUnreadable(id, source, error);
+            return;
+          }
+          this.#onReply(id, value);
           break;
+        }
         case MessageKind.Failure:
           this.#onFailure(flags, id, reader.value() as ErrorInfo);
           break;
@@ -301,7 +313,7 @@ export class Engine {
       // counts an ACK, which goes out with the next frame to the source.
       let result: unknown;
       try {
-        result = entry.handler(ctx, arg);
+        result = runOutsideScope(entry.handler, ctx, arg);
       } catch (error) {
         this.#completeRequest(source, flags, amId, entry.name, id, undefined, false, error, undefined);
         return;
@@ -321,7 +333,7 @@ export class Engine {
     const scope = tracked ? new Scope((done) => this.#sendDone(source, id, entry.name, done.error)) : undefined;
     let result: unknown;
     try {
-      result = scope === undefined ? entry.handler(ctx, arg) : runInScope(scope, () => entry.handler(ctx, arg));
+      result = scope === undefined ? runOutsideScope(entry.handler, ctx, arg) : runInScope(scope, () => entry.handler(ctx, arg));
     } catch (error) {
       this.#completeRequest(source, flags, amId, entry.name, id, undefined, false, error, scope);
       return;
@@ -347,16 +359,16 @@ export class Engine {
         writer.header(MessageKind.Reply, 0, 0, id);
         try {
           writer.value(value);
-          writer.complete(this.transport, source);
+          writer.complete();
         } catch (encodeError) {
           writer.rollback(mark);
           ok = false;
           error = encodeError;
         }
       }
-      if (!ok) this.#writeFailure(writer, source, 0, amId, id, this.#errorInfo(error, name));
+      if (!ok) this.#writeFailure(writer, 0, amId, id, this.#errorInfo(error, name));
     } else if (!ok && scope === undefined) {
-      this.#writeFailure(writer, source, kFlagForSend, amId, 0, this.#errorInfo(error, name));
+      this.#writeFailure(writer, kFlagForSend, amId, 0, this.#errorInfo(error, name));
     } else if (scope === undefined) {
       this.#acksOwed[source]!++;
     }
@@ -365,17 +377,17 @@ export class Engine {
     this.kick();
   }
 
-  #writeFailure(writer: FrameWriter, dest: number, flags: number, amId: number, id: number, info: ErrorInfo): void {
+  #writeFailure(writer: FrameWriter, flags: number, amId: number, id: number, info: ErrorInfo): void {
     writer.header(MessageKind.Failure, flags, amId, id);
     writer.value(info);
-    writer.complete(this.transport, dest);
+    writer.complete();
   }
 
   #sendDone(dest: number, id: number, name: string, error: unknown): void {
     const writer = this.#writers[dest]!;
     writer.header(MessageKind.Done, error === undefined ? 0 : kFlagError, 0, id);
     if (error !== undefined) writer.value(this.#errorInfo(error, name));
-    writer.complete(this.transport, dest);
+    writer.complete();
     this.#markDirty(dest);
     this.kick();
   }
@@ -395,6 +407,19 @@ export class Engine {
     pending.replied = true;
     if (pending.scope === undefined) this.#pending.delete(id);
     pending.resolve!(value);
+  }
+
+  /**
+   * A reply whose value cannot be decoded (a malformed frame): reject that request. The rest of
+   * the frame cannot be located safely, so it is dropped, which is reported.
+   */
+  #onUnreadable(id: number, source: number, error: unknown): void {
+    const pending = this.#pending.get(id);
+    process.emitWarning(`shoal: PE ${this.pe} could not read a reply from PE ${source}: ${toError(error).message}; the rest of that frame was dropped`);
+    if (pending === undefined) return;
+    pending.replied = true;
+    if (pending.scope === undefined) this.#pending.delete(id);
+    pending.reject!(error);
   }
 
   #onFailure(flags: number, id: number, info: ErrorInfo): void {
@@ -509,8 +534,8 @@ export class Engine {
     this.counters.steps++;
     try {
       if (this.#dirtyCount > 0) this.#flushAll();
-      let received = this.transport.poll(this.#onFrame, kPollLimit);
-      if (received === 0) {
+      let received = this.#open ? this.transport.poll(this.#onFrame, kPollLimit) : 0;
+      if (received === 0 && this.#open) {
         const transport = this.transport;
         for (let i = 0; i < kPollsPerStep; i++) {
           if (transport.hasWork()) {
@@ -572,7 +597,8 @@ export class Engine {
   #sleep(): void {
     const sleep = this.transport.sleep(0x7fffffff);
     if (sleep === null) {
-      microtask(this.#step);
+      // A frame came in meanwhile (or waits for open()): poll again after the event loop's turn.
+      setImmediate(this.#step);
       return;
     }
     this.#scheduled = false;
@@ -609,7 +635,12 @@ export class Engine {
       pending.scope?.childDone(failure);
     }
     this.#pending.clear();
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(failure);
+    // A waiter whose condition already holds (a barrier every PE passed) completed before the
+    // failure: resolve it rather than blame it on the failure.
+    for (const waiter of this.#waiters.splice(0)) {
+      if (waiter.check()) waiter.resolve();
+      else waiter.reject(failure);
+    }
     this.#stopped = true;
   }
 
@@ -620,6 +651,17 @@ export class Engine {
    */
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /**
+   * Starts handling incoming frames. Until then they wait in the ring: a handler must not run
+   * before the program's own `await init()` has returned and its next statements have run (an
+   * activity may use the program's `world`), so `init` opens the engine one event-loop turn after
+   * it resolves.
+   */
+  open(): void {
+    this.#open = true;
+    this.kick();
   }
 
   /** Stops the progress loop for good (after the final barrier). */

@@ -67,3 +67,13 @@ export function runInScope<T>(scope: Scope, fn: () => T): T {
   storage ??= new AsyncLocalStorage<Scope>();
   return storage.run(scope, fn);
 }
+
+/**
+ * Calls `fn(a, b)` outside any scope. Handlers of untracked messages run this way: the progress
+ * loop may have been scheduled from inside a `finish`, and its scope must not leak into work that
+ * `finish` did not spawn.
+ * @internal
+ */
+export function runOutsideScope<A, B, R>(fn: (a: A, b: B) => R, a: A, b: B): R {
+  return storage === undefined ? fn(a, b) : storage.exit(fn, a, b);
+}

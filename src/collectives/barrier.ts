@@ -31,6 +31,7 @@ export async function barrier(engine: Engine, timeoutMs: number): Promise<void> 
     engine.kick();
     return;
   }
+  const started = performance.now();
   const report = setInterval(() => {
     const missing: number[] = [];
     for (let pe = 0; pe < numPes; pe++) {
@@ -38,7 +39,7 @@ export async function barrier(engine: Engine, timeoutMs: number): Promise<void> 
     }
     if (missing.length === 0) return;
     process.stderr.write(
-      `shoal: PE ${engine.pe} has waited ${timeoutMs} ms in a barrier; ` +
+      `shoal: PE ${engine.pe} has waited ${Math.round(performance.now() - started)} ms in a barrier; ` +
       `PE${missing.length === 1 ? "" : "s"} ${missing.join(", ")} ${missing.length === 1 ? "has" : "have"} not arrived ` +
       `(a PE that skips a collective call, or waits for something that never comes, hangs the others)\n`,
     );

@@ -5,7 +5,7 @@
  * | variable | default | meaning |
  * |---|---|---|
  * | `SHOAL_SPIN_US` | `50` | how long an idle PE polls before it sleeps (µs); shrunk to 0 when PEs outnumber cores |
- * | `SHOAL_AGGREGATION_BYTES` | `32768` | a destination's outgoing frame is sent once it holds this many bytes |
+ * | `SHOAL_AGGREGATION_BYTES` | `32768` | a destination's outgoing frame is sent once it holds this many bytes (at most a quarter of the ring; the default shrinks with `SHOAL_RING_BYTES`) |
  * | `SHOAL_RING_BYTES` | `1048576` | bytes of each PE's inbound queue (a power of two, at least 65536) |
  * | `SHOAL_LARGE_BYTES` | `65536` | typed arrays of at least this many bytes move by reference (one copy) |
  * | `SHOAL_BARRIER_TIMEOUT_MS` | `10000` | a barrier that waits longer prints which PEs have not arrived, and again at each interval |
@@ -65,7 +65,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
   if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes > 1 << 30) {
     throw new ConfigError(`SHOAL_RING_BYTES: expected a power of two between 65536 and 1073741824, got ${ringBytes}`);
   }
-  const aggregationBytes = readInteger(env, "SHOAL_AGGREGATION_BYTES", kDefaultConfig.aggregationBytes, 64);
+  const aggregationBytes = readInteger(env, "SHOAL_AGGREGATION_BYTES", Math.min(kDefaultConfig.aggregationBytes, ringBytes / 4), 64);
   if (aggregationBytes > ringBytes / 4) {
     throw new ConfigError(`SHOAL_AGGREGATION_BYTES: expected at most a quarter of SHOAL_RING_BYTES (${ringBytes / 4}), got ${aggregationBytes}`);
   }

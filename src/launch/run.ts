@@ -75,18 +75,32 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   let failed = false;
   let graceTimer: NodeJS.Timeout | undefined;
 
+  // The first failure ends the job. A PeFailureError only says that another PE failed: the
+  // culprit's own error is what the report must show, so a secondary one that arrives first is
+  // held back and printed only if the culprit never reports (its thread was lost).
+  let primaryReported = false;
+  let heldBack: string | undefined;
   const fail = (pe: number, error: unknown): void => {
     exitCode = 1;
-    const secondary = error instanceof Error && (error.name === "PeFailureError" || error instanceof PeFailureError);
+    const secondary = isPeFailure(error);
     if (!failed) {
       failed = true;
       signalAbort(control, rings, pe);
-      report(`shoal: PE ${pe} failed: ${describeFailure(error)}`);
-      report(`shoal: ending the job (the other PEs are stopped within ${config.abortGraceMs} ms)`);
       graceTimer = setTimeout(() => {
+        if (!primaryReported && heldBack !== undefined) report(heldBack);
+        primaryReported = true;
         for (const [other, worker] of workers.entries()) if (!finished[other]) void worker.terminate();
       }, config.abortGraceMs);
-    } else if (!secondary) {
+    }
+    if (secondary) {
+      heldBack ??= `shoal: PE ${pe} failed: ${describeFailure(error)}`;
+      return;
+    }
+    if (!primaryReported) {
+      primaryReported = true;
+      report(`shoal: PE ${pe} failed: ${describeFailure(error)}`);
+      report(`shoal: ending the job (the other PEs are stopped within ${config.abortGraceMs} ms)`);
+    } else {
       report(`shoal: PE ${pe} also failed: ${describeFailure(error)}`);
     }
   };
@@ -131,7 +145,13 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   }
   await Promise.all(exits);
   if (graceTimer !== undefined) clearTimeout(graceTimer);
+  if (!primaryReported && heldBack !== undefined) report(heldBack);
   return exitCode;
+}
+
+/** Whether `error` is a PeFailureError, also after crossing the control plane as a plain Error. */
+function isPeFailure(error: unknown): boolean {
+  return error instanceof PeFailureError || (error instanceof Error && error.name === "PeFailureError");
 }
 
 function describeFailure(error: unknown): string {

@@ -41,6 +41,13 @@ export interface ShmEndpoint {
   readonly portsIn: readonly MessagePort[];
 }
 
+/** A copy of `bytes[0..length)` in a new SharedArrayBuffer. */
+function copyToShared(bytes: Uint8Array, length: number): SharedArrayBuffer {
+  const copy = new SharedArrayBuffer(length);
+  new Uint8Array(copy).set(bytes.subarray(0, length));
+  return copy;
+}
+
 /** Creates the buffers of a ring of `capacity` data bytes. */
 export function createRingBuffer(capacity: number): SharedArrayBuffer {
   return new SharedArrayBuffer(ringByteLength(capacity));
@@ -103,32 +110,40 @@ export class ShmTransport {
   }
 
   /**
-   * Sends `frame[0..length)` to `dest`. The frame is copied; the caller may reuse it at once.
-   * Blocks (making room in its own ring meanwhile) while the destination's ring is full.
+   * Sends `frame[0..length)` to `dest`, with the large payloads its messages refer to (in the
+   * order they refer to them). The frame is copied; the caller may reuse it at once. Blocks
+   * (making room in its own ring meanwhile) while the destination's ring is full.
+   *
+   * Side-channel order: a frame that travels by reference is posted first, then its payloads;
+   * all are posted before the ring record that announces the frame. So the receiver, which takes
+   * the frame when it reads the record and each payload when it decodes the value, takes them in
+   * the order they were posted.
    */
-  send(dest: number, frame: Uint8Array, length: number): void {
+  send(dest: number, frame: Uint8Array, length: number, payloads: readonly SharedArrayBuffer[] = []): void {
     this.counters.framesSent++;
     this.counters.bytesSent += length;
+    const ring = this.#rings[dest]!;
+    const byReference = length > ring.maxPayload;
+    if (byReference) this.#post(dest, copyToShared(frame, length));
+    for (const payload of payloads) this.#post(dest, payload);
+    if (byReference) {
+      const header = new Uint8Array(kFrameHeaderBytes);
+      writeFrameHeader(new DataView(header.buffer), this.pe, kFrameByReference, 0);
+      this.#enqueue(dest, ring, header, kFrameHeaderBytes);
+    } else {
+      this.#enqueue(dest, ring, frame, length);
+    }
+  }
+
+  #enqueue(dest: number, ring: Ring, frame: Uint8Array, length: number): void {
     if (dest === this.pe) {
       this.#local.push(frame.slice(0, length));
-      return;
-    }
-    const ring = this.#rings[dest]!;
-    if (length > ring.maxPayload) {
-      this.#sendByReference(dest, frame, length);
       return;
     }
     let offset = ring.reserve(length);
     if (offset < 0) offset = this.#reserveBlocking(ring, length);
     copyBytes(frame, 0, ring.bytes, offset, length);
     if (ring.commit(offset, length)) ring.wake();
-  }
-
-  #sendByReference(dest: number, frame: Uint8Array, length: number): void {
-    this.shipLarge(dest, frame.subarray(0, length));
-    const header = new Uint8Array(kFrameHeaderBytes);
-    writeFrameHeader(new DataView(header.buffer), this.pe, kFrameByReference, 0);
-    this.send(dest, header, kFrameHeaderBytes);
   }
 
   #reserveBlocking(ring: Ring, length: number): number {
@@ -154,16 +169,9 @@ export class ShmTransport {
     }
   }
 
-  /**
-   * Copies `bytes` once into a new `SharedArrayBuffer` and posts it to `dest`; the destination
-   * takes it with {@link takeLarge} in the order shipped. Call before sending the frame that
-   * refers to it.
-   */
-  shipLarge(dest: number, bytes: Uint8Array): void {
-    const buffer = new SharedArrayBuffer(bytes.byteLength);
-    new Uint8Array(buffer).set(bytes);
+  #post(dest: number, payload: SharedArrayBuffer): void {
     this.counters.largePayloads++;
-    this.#portsOut[dest]!.postMessage(buffer);
+    this.#portsOut[dest]!.postMessage(payload);
   }
 
   /** Takes the next large payload shipped by `src`. */
@@ -186,9 +194,14 @@ export class ShmTransport {
       if (this.#local.length > 0) frame = this.#local.shift();
       else if (this.#overflow.length > 0) frame = this.#overflow.shift();
       if (frame !== undefined) {
-        // Always hand frames over in the same scratch buffer, so the reader keeps one DataView.
-        copyBytes(frame, 0, this.#scratch, 0, frame.byteLength);
-        this.#deliver(handler, this.#scratch, frame.byteLength);
+        // Hand frames over in the same scratch buffer where they fit, so the reader keeps one
+        // DataView; a frame to oneself can be larger than a ring record.
+        if (frame.byteLength <= this.#scratch.byteLength) {
+          copyBytes(frame, 0, this.#scratch, 0, frame.byteLength);
+          this.#deliver(handler, this.#scratch, frame.byteLength);
+        } else {
+          this.#deliver(handler, frame, frame.byteLength);
+        }
       } else {
         const length = this.#own.readNext(this.#scratch);
         if (length < 0) break;
