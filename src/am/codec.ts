@@ -185,7 +185,7 @@ export class FrameWriter {
   readonly #ancestors: object[] = [];
 
   #refuse(value: unknown, why: string): EncodeError {
-    const where = this.#path.length === 0 ? "" : ` (at ${this.#path.join("")})`;
+    const where = this.#path.length === 0 ? "" : ` (at value${this.#path.join("")})`;
     const expected = "expected a number, string, boolean, bigint, null, undefined, typed array, Date, or an array, plain object, Map or Set of those";
     return new EncodeError(`cannot send ${describeValue(value)}${where}: ${why === "" ? expected : why}`);
   }

@@ -601,6 +601,13 @@ export class Engine {
       setImmediate(this.#step);
       return;
     }
+    // The doorbell was read by transport.sleep(); a barrier released (and the doorbells rung)
+    // after this step checked its waiters would otherwise be slept through.
+    if (this.#waiters.length > 0 && this.#waiters.some((waiter) => waiter.check())) {
+      this.transport.endSleep();
+      setImmediate(this.#step);
+      return;
+    }
     this.#scheduled = false;
     this.counters.sleeps++;
     this.#sleeping = true;
