@@ -9,7 +9,7 @@
  *   two threads, publishing every message (one `Atomics.store` of the tail each) while the
  *   consumer polls (the floor: no engine, no aggregation, no encoding).
  *
- *   npx shoal run -n 2 bench/am-throughput.ts [-- --reps 7 --count 2000000 --json]
+ *   npx shoal run -n 2 bench/am-throughput.ts [--reps 7] [--count 2000000] [--json]
  *
  * Every repetition checks its count: the receiver must have seen exactly the messages sent (and
  * their sum), else the benchmark throws. Target (BENCHMARKS.md): ≥ 10 M messages/s.
