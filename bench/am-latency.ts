@@ -10,15 +10,9 @@
  */
 import { defineAm, init } from "shoal";
 
-import { option, printRows, startWorker, summarize, type Row } from "./harness.js";
+import { endBenchmark, option, printRows, startWorker, summarize, type Row } from "./harness.js";
 
 const echo = defineAm("bench.echo", (_ctx, x: number) => x);
-/** PE 1 serves until PE 0 says it is done (a barrier that long would print timeout reports). */
-let release!: () => void;
-const released = new Promise<void>((resolve) => {
-  release = resolve;
-});
-const done = defineAm("bench.done", () => release());
 
 const world = await init();
 const reps = option("reps", 7);
@@ -113,8 +107,5 @@ if (world.pe === 0) {
     { benchmark: "am-latency", what: "baseline: worker postMessage ping-pong", unit: "µs", ...p, ratio: p.median / s.median, ratioOf: "postMessage / shoal" },
   ];
   printRows(rows);
-  await world.exec(1, done);
-} else if (world.pe === 1) {
-  await released;
 }
-await world.barrier();
+await endBenchmark(world);

@@ -16,7 +16,7 @@
  */
 import { defineAm, init } from "shoal";
 
-import { option, printRows, startWorker, summarize, type Row } from "./harness.js";
+import { endBenchmark, option, printRows, startWorker, summarize, type Row } from "./harness.js";
 
 let received = 0;
 let receivedSum = 0;
@@ -29,12 +29,6 @@ const resetCount = defineAm("bench.resetCount", () => {
   received = 0;
   receivedSum = 0;
 });
-/** PE 1 serves until PE 0 says it is done (a barrier that long would print timeout reports). */
-let release!: () => void;
-const released = new Promise<void>((resolve) => {
-  release = resolve;
-});
-const done = defineAm("bench.done", () => release());
 
 const world = await init();
 const reps = option("reps", 7);
@@ -189,8 +183,5 @@ if (world.pe === 0) {
     { benchmark: "am-throughput", what: "baseline: SPSC ring on a SAB, 8-byte messages", unit: "M msgs/s", ...r, ratio: s.median / r.median, ratioOf: "shoal / ring" },
   ];
   printRows(rows);
-  await world.exec(1, done);
-} else if (world.pe === 1) {
-  await released;
 }
-await world.barrier();
+await endBenchmark(world);

@@ -5,6 +5,27 @@
  */
 import { Worker } from "node:worker_threads";
 
+import { defineAm, type World } from "shoal";
+
+let release!: () => void;
+const released = new Promise<void>((resolve) => {
+  release = resolve;
+});
+const benchDone = defineAm("bench.done", () => release());
+
+/**
+ * Ends a benchmark that PE 0 drives: the other PEs serve until PE 0 says it is done (waiting that
+ * long in a barrier would print barrier reports), then every PE meets in a barrier.
+ */
+export async function endBenchmark(world: World): Promise<void> {
+  if (world.pe === 0) {
+    for (let pe = 1; pe < world.numPes; pe++) await world.exec(pe, benchDone);
+  } else {
+    await released;
+  }
+  await world.barrier();
+}
+
 /** The median, min and max of some samples. */
 export interface Summary {
   median: number;

@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { kExecsPerPe, kSymmetric, kToBusy, kToEach } from "./fixtures/am-flood-plan.js";
-import { recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { onePerPe, runJob, type JobResult } from "./helpers/job.js";
 
 const kSmallRing = { SHOAL_RING_BYTES: "65536", SHOAL_AGGREGATION_BYTES: "16384" };
 const range = (n: number) => [...Array(n).keys()];
@@ -15,11 +15,7 @@ describe.each([2, 3, 4, 8])("a flood of 1 KiB messages through 64 KiB rings on %
     job = await runJob(pes, "am-flood.ts", { env: kSmallRing });
   });
 
-  function perPe(kind: string): Record<string, unknown>[] {
-    const records = recordsOf(job, kind);
-    expect(records.map((r) => r["pe"]), `one "${kind}" record per PE`).toEqual(range(pes));
-    return records;
-  }
+  const perPe = (kind: string): Record<string, unknown>[] => onePerPe(job, kind, pes);
 
   it("runs to completion: exit code 0 and nothing on stderr", () => {
     expect(job.stderr).toBe("");

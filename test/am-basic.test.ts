@@ -6,7 +6,7 @@ import {
   addValue, kBarrierRounds, kConcurrentExecs, kOrderedPerPair, kSendsPerPair, kWaitAllPerPair, mixValue,
 } from "./fixtures/am-basic-plan.js";
 import { foldChecksum, mulberry32, randomInt } from "./fixtures/am-random.js";
-import { kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kPeCounts, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 const range = (n: number) => [...Array(n).keys()];
 
@@ -16,12 +16,7 @@ describe.each(kPeCounts)("active messages on %i PEs", (pes) => {
     job = await runJob(pes, "am-basic.ts");
   });
 
-  /** The records of `kind`, one per PE, in PE order. */
-  function perPe(kind: string): Record<string, unknown>[] {
-    const records = recordsOf(job, kind);
-    expect(records.map((r) => r["pe"]), `one "${kind}" record per PE`).toEqual(range(pes));
-    return records;
-  }
+  const perPe = (kind: string): Record<string, unknown>[] => onePerPe(job, kind, pes);
 
   it("runs to completion: exit code 0 and nothing on stderr", () => {
     expect(job.stderr).toBe("");

@@ -5,6 +5,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
+import { expect } from "vitest";
+
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const cli = fileURLToPath(new URL("../../dist/launch/cli.js", import.meta.url));
 
@@ -70,4 +72,11 @@ export function runCli(args: readonly string[], options: JobOptions = {}): Promi
 /** The records with `kind === kind`, sorted by `pe`. */
 export function recordsOf(result: JobResult, kind: string): Record<string, unknown>[] {
   return result.records.filter((r) => r["kind"] === kind).sort((a, b) => Number(a["pe"]) - Number(b["pe"]));
+}
+
+/** The records of `kind`, exactly one per PE of a `pes`-PE job, in PE order (the test fails otherwise). */
+export function onePerPe(result: JobResult, kind: string, pes: number): Record<string, unknown>[] {
+  const records = recordsOf(result, kind);
+  expect(records.map((r) => r["pe"]), `one "${kind}" record per PE`).toEqual([...Array(pes).keys()]);
+  return records;
 }
