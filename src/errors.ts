@@ -170,7 +170,7 @@ export class TransportError extends ShoalError {
  * @example
  * ```ts
  * // SHOAL_SPIN_US=fast node app.js
- * // ConfigError: SHOAL_SPIN_US: expected a non-negative integer, got "fast"
+ * // ConfigError: SHOAL_SPIN_US: expected an integer of at least 0, got "fast"; unset it to use the default 5000
  * ```
  */
 export class ConfigError extends ShoalError {

@@ -29,27 +29,9 @@ import { FrameReader, FrameWriter } from "./codec.js";
 import {
   MessageKind, kFlagError, kFlagForSend, kFlagReplyWanted, kFlagTracked, kMessageHeaderBytes, type ErrorInfo,
 } from "./protocol.js";
+import { PendingTable, type PendingRequest } from "./pending.js";
 import type { AmContext, AmEntry, Registry } from "./registry.js";
 import { Scope, currentScope, runInScope, runOutsideScope } from "./scope.js";
-
-/** A request waiting for its reply, its DONE, or both. */
-class PendingRequest {
-  resolve: ((value: unknown) => void) | undefined = undefined;
-  reject: ((reason: unknown) => void) | undefined = undefined;
-  /** The scope that spawned it, when tracked. */
-  scope: Scope | undefined;
-  /** Whether the reply (or failure) has arrived, or none is expected. */
-  replied: boolean;
-  readonly entry: AmEntry;
-  readonly dest: number;
-
-  constructor(entry: AmEntry, dest: number, scope: Scope | undefined, replyWanted: boolean) {
-    this.entry = entry;
-    this.dest = dest;
-    this.scope = scope;
-    this.replied = !replyWanted;
-  }
-}
 
 /** A condition the progress loop checks each step. */
 interface Waiter {
@@ -106,9 +88,8 @@ export class Engine {
   /** The handler context for messages from each source: it depends on nothing else, so it is made once. */
   readonly #contexts: readonly AmContext[];
   readonly #reader: FrameReader;
-  readonly #pending = new Map<number, PendingRequest>();
+  readonly #pending = new PendingTable();
   readonly #waiters: Waiter[] = [];
-  #nextRequestId = 1;
   #outstandingSends = 0;
   #sendFailure: unknown = undefined;
   #scheduled = false;
@@ -151,14 +132,17 @@ export class Engine {
   request(dest: number, entry: AmEntry, arg: unknown): Promise<unknown> {
     this.#throwIfFailed();
     const scope = currentScope();
-    const id = this.#takeRequestId();
+    const pending = this.#pending.open(entry, dest, scope, true);
     const flags = kFlagReplyWanted | (scope === undefined ? 0 : kFlagTracked);
-    this.#write(dest, flags, entry, id, arg);
-    const pending = new PendingRequest(entry, dest, scope, true);
+    try {
+      this.#write(dest, flags, entry, pending.id, arg);
+    } catch (error) {
+      this.#pending.close(pending);
+      throw error;
+    }
     const promise = new Promise<unknown>(capture);
     pending.resolve = captured.resolve;
     pending.reject = captured.reject;
-    this.#pending.set(id, pending);
     if (scope !== undefined) {
       scope.spawned();
       // finish reports the failure; an un-awaited handle must not also be an unhandled rejection.
@@ -176,18 +160,16 @@ export class Engine {
       this.#write(dest, 0, entry, 0, arg);
       this.#outstandingSends++;
     } else {
-      const id = this.#takeRequestId();
-      this.#write(dest, kFlagTracked, entry, id, arg);
-      this.#pending.set(id, new PendingRequest(entry, dest, scope, false));
+      const pending = this.#pending.open(entry, dest, scope, false);
+      try {
+        this.#write(dest, kFlagTracked, entry, pending.id, arg);
+      } catch (error) {
+        this.#pending.close(pending);
+        throw error;
+      }
       scope.spawned();
     }
     this.#afterWrite(dest);
-  }
-
-  #takeRequestId(): number {
-    const id = this.#nextRequestId;
-    this.#nextRequestId = id === 0xffffffff ? 1 : id + 1;
-    return id;
   }
 
   #write(dest: number, flags: number, entry: AmEntry, id: number, arg: unknown): void {
@@ -404,9 +386,18 @@ export class Engine {
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
     this.counters.repliesReceived++;
+    const resolve = pending.resolve!;
     pending.replied = true;
-    if (pending.scope === undefined) this.#pending.delete(id);
-    pending.resolve!(value);
+    if (pending.scope === undefined) this.#pending.close(pending);
+    resolve(value);
+  }
+
+  /** A reply or failure for `pending` arrived: reject it, and free it unless a DONE is still due. */
+  #rejectPending(pending: PendingRequest, error: unknown): void {
+    const reject = pending.reject!;
+    pending.replied = true;
+    if (pending.scope === undefined) this.#pending.close(pending);
+    reject(error);
   }
 
   /**
@@ -416,10 +407,7 @@ export class Engine {
   #onUnreadable(id: number, source: number, error: unknown): void {
     const pending = this.#pending.get(id);
     process.emitWarning(`shoal: PE ${this.pe} could not read a reply from PE ${source}: ${toError(error).message}; the rest of that frame was dropped`);
-    if (pending === undefined) return;
-    pending.replied = true;
-    if (pending.scope === undefined) this.#pending.delete(id);
-    pending.reject!(error);
+    if (pending !== undefined) this.#rejectPending(pending, error);
   }
 
   #onFailure(flags: number, id: number, info: ErrorInfo): void {
@@ -430,18 +418,14 @@ export class Engine {
       return;
     }
     const pending = this.#pending.get(id);
-    if (pending === undefined) return;
-    pending.replied = true;
-    if (pending.scope === undefined) this.#pending.delete(id);
-    pending.reject!(error);
+    if (pending !== undefined) this.#rejectPending(pending, error);
   }
 
   #onDone(id: number, error: RemoteError | undefined): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
-    this.#pending.delete(id);
     const scope = pending.scope!;
-    pending.scope = undefined;
+    this.#pending.close(pending);
     scope.childDone(error);
   }
 
@@ -637,11 +621,12 @@ export class Engine {
     const failed = this.transport.failedPe();
     this.#failure = new PeFailureError(failed, `see the report of PE ${failed} (this is PE ${this.pe})`);
     const failure = this.#failure;
-    for (const pending of this.#pending.values()) {
-      pending.reject?.(failure);
-      pending.scope?.childDone(failure);
+    for (const pending of [...this.#pending.values()]) {
+      const { reject, scope } = pending;
+      this.#pending.close(pending);
+      reject?.(failure);
+      scope?.childDone(failure);
     }
-    this.#pending.clear();
     // A waiter whose condition already holds (a barrier every PE passed) completed before the
     // failure: resolve it rather than blame it on the failure.
     for (const waiter of this.#waiters.splice(0)) {

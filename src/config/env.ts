@@ -4,7 +4,7 @@
  *
  * | variable | default | meaning |
  * |---|---|---|
- * | `SHOAL_SPIN_US` | `50` | how long an idle PE polls before it sleeps (µs); shrunk to 0 when PEs outnumber cores |
+ * | `SHOAL_SPIN_US` | `5000` | how long an idle PE polls before it sleeps (µs); 0 when PEs outnumber cores |
  * | `SHOAL_AGGREGATION_BYTES` | `32768` | a destination's outgoing frame is sent once it holds this many bytes (at most a quarter of the ring; the default shrinks with `SHOAL_RING_BYTES`) |
  * | `SHOAL_RING_BYTES` | `1048576` | bytes of each PE's inbound queue (a power of two, at least 65536) |
  * | `SHOAL_LARGE_BYTES` | `65536` | typed arrays of at least this many bytes move by reference (one copy) |
@@ -37,7 +37,7 @@ export interface ShoalConfig {
 
 /** The defaults of {@link ShoalConfig}. @internal */
 export const kDefaultConfig: ShoalConfig = {
-  spinUs: 50,
+  spinUs: 5000,
   aggregationBytes: 32 * 1024,
   ringBytes: 1024 * 1024,
   largeBytes: 64 * 1024,

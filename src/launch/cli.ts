@@ -28,7 +28,7 @@ Options of \`run\`:
   -h, --help         print this help
 
 Environment (defaults in parentheses; see the README for details):
-  SHOAL_SPIN_US              idle polling before a PE sleeps, in µs (50; 0 when PEs outnumber cores)
+  SHOAL_SPIN_US              idle polling before a PE sleeps, in µs (5000; 0 when PEs outnumber cores)
   SHOAL_AGGREGATION_BYTES    frame size that triggers a send (32768)
   SHOAL_RING_BYTES           bytes of each PE's inbound ring, a power of two (1048576)
   SHOAL_LARGE_BYTES          typed arrays this large move by reference (65536)
