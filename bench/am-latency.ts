@@ -10,7 +10,7 @@
  */
 import { defineAm, init } from "shoal";
 
-import { endBenchmark, option, printRows, startWorker, summarize, type Row } from "./harness.js";
+import { endBenchmark, option, settle, printRows, startWorker, summarize, type Row } from "./harness.js";
 
 const echo = defineAm("bench.echo", (_ctx, x: number) => x);
 
@@ -95,6 +95,7 @@ if (world.pe === 0) {
   const post: number[] = [];
   for (let rep = 0; rep < reps; rep++) {
     shoal.push(await amPingPong(iters));
+    await settle(world);
     spin.push(await spinPingPong(iters));
     post.push(await postPingPong(Math.min(iters, 5000)));
   }

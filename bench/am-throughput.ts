@@ -16,7 +16,7 @@
  */
 import { defineAm, init } from "shoal";
 
-import { endBenchmark, option, printRows, startWorker, summarize, type Row } from "./harness.js";
+import { endBenchmark, option, settle, printRows, startWorker, summarize, type Row } from "./harness.js";
 
 let received = 0;
 let receivedSum = 0;
@@ -171,6 +171,7 @@ if (world.pe === 0) {
   const ring: number[] = [];
   for (let rep = 0; rep < reps; rep++) {
     shoal.push((await shoalStream(messages)) / 1e6);
+    await settle(world);
     post.push((await postStream(postMessages)) / 1e6);
     ring.push((await ringStream(messages)) / 1e6);
   }

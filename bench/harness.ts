@@ -14,6 +14,15 @@ const released = new Promise<void>((resolve) => {
 const benchDone = defineAm("bench.done", () => release());
 
 /**
+ * Waits until this PE's engine has stopped polling (it polls for `SHOAL_SPIN_US` after its last
+ * message, in the thread's microtasks). A baseline that runs in the same thread, or on a core a
+ * polling PE holds, would otherwise be measured against shoal's polling.
+ */
+export function settle(world: World): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, world.config.spinUs / 1000 + 5));
+}
+
+/**
  * Ends a benchmark that PE 0 drives: the other PEs serve until PE 0 says it is done (waiting that
  * long in a barrier would print barrier reports), then every PE meets in a barrier.
  */

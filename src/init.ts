@@ -60,7 +60,7 @@ async function start(): Promise<World> {
   const table = freezeRegistry();
   const transport = new ShmTransport(context.endpoint, !isMainThread);
   const engine = new Engine(transport, table, context.config, context.localPes);
-  const world = new World({ engine, barrier: () => barrier(engine, context.config.barrierTimeoutMs) });
+  const world = new World({ engine, config: context.config, barrier: () => barrier(engine, context.config.barrierTimeoutMs) });
   const { pe, numPes } = transport;
   Atomics.store(transport.control, registryWord(pe, numPes), table.hash | 0);
   await world.barrier();

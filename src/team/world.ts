@@ -5,6 +5,7 @@
  */
 import { entryOf, type Activity, type Am, type AmEntry, type Engine, type EngineCounters } from "../am/index.js";
 import { RegistryError, ShoalRangeError, ShoalTypeError, StateError, describeValue } from "../errors.js";
+import type { ShoalConfig } from "../config/index.js";
 import type { TransportCounters } from "../lamellae/index.js";
 
 /** What `world.stats()` returns: counters of this PE. */
@@ -24,6 +25,7 @@ export type AmArgs<A> = undefined extends A ? [arg?: A] : [arg: A];
 export interface WorldParts {
   readonly engine: Engine;
   readonly barrier: () => Promise<void>;
+  readonly config: ShoalConfig;
 }
 
 /**
@@ -43,6 +45,15 @@ export class World {
   readonly pe: number;
   /** The number of PEs in the job. */
   readonly numPes: number;
+  /**
+   * The settings this PE runs with (from the `SHOAL_*` variables and their defaults), read-only.
+   *
+   * @example
+   * ```ts
+   * console.log(`aggregating up to ${world.config.aggregationBytes} bytes per frame`);
+   * ```
+   */
+  readonly config: Readonly<ShoalConfig>;
   readonly #engine: Engine;
   readonly #barrier: () => Promise<void>;
   #closed = false;
@@ -53,6 +64,7 @@ export class World {
     this.#barrier = parts.barrier;
     this.pe = parts.engine.pe;
     this.numPes = parts.engine.numPes;
+    this.config = Object.freeze({ ...parts.config });
   }
 
   /**
