@@ -486,11 +486,6 @@ export class Engine {
     }
   }
 
-  /** Whether this PE has requests or waiters outstanding. */
-  busy(): boolean {
-    return this.#pending.size > 0 || this.#outstandingSends > 0 || this.#waiters.length > 0;
-  }
-
   // ---------------------------------------------------------------- progress
 
   /** Makes sure a progress step will run soon (wakes the PE if it sleeps). */

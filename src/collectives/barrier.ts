@@ -10,7 +10,8 @@
  *    can arrive at the next barrier before COUNT is back at 0.
  * 3. The others wait, making progress on active messages meanwhile, until GENERATION != g.
  * 4. While waiting longer than `barrierTimeoutMs`, a PE prints the PEs whose ARRIVED is still
- *    below g + 1, and again at each interval.
+ *    below g + 1, and again at each interval, naming the barrier by its number (g + 1; init()'s
+ *    is the first) so reports of different barriers can be told apart.
  *
  * @module
  */
@@ -39,7 +40,8 @@ export async function barrier(engine: Engine, timeoutMs: number): Promise<void> 
     }
     if (missing.length === 0) return;
     process.stderr.write(
-      `shoal: PE ${engine.pe} has waited ${Math.round(performance.now() - started)} ms in a barrier; ` +
+      `shoal: PE ${engine.pe} has waited ${Math.round(performance.now() - started)} ms in barrier ${generation + 1} of this job ` +
+      `(barrier 1 is the one in init); ` +
       `PE${missing.length === 1 ? "" : "s"} ${missing.join(", ")} ${missing.length === 1 ? "has" : "have"} not arrived ` +
       `(a PE that skips a collective call, or waits for something that never comes, hangs the others)\n`,
     );

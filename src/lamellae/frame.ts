@@ -33,9 +33,14 @@ export function frameSource(view: DataView): number {
   return view.getUint16(0, true);
 }
 
-/** The flags of the frame in `view`. */
-export function frameFlags(view: DataView): number {
-  return view.getUint16(2, true);
+/** The source PE of the frame starting at `bytes[0]` (no DataView needed). */
+export function frameSourceOf(bytes: Uint8Array): number {
+  return bytes[0]! | (bytes[1]! << 8);
+}
+
+/** Whether the frame starting at `bytes[0]` travels by reference (its header says BY_REFERENCE). */
+export function isFrameByReference(bytes: Uint8Array): boolean {
+  return (bytes[2]! & kFrameByReference) !== 0;
 }
 
 /** The number of messages of the frame in `view`. */

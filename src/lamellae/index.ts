@@ -1,4 +1,4 @@
-export { kFrameByReference, kFrameHeaderBytes, frameFlags, frameMessageCount, frameSource, writeFrameHeader } from "./frame.js";
+export { frameMessageCount, frameSource, frameSourceOf, isFrameByReference, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "./frame.js";
 export { arrivedWord, jobControlBytes, kAbort, kBarrierCount, kBarrierGeneration, registryWord } from "./shm/job.js";
 export { Ring, kRecordHeaderBytes, kRingHeaderBytes, ringByteLength } from "./shm/ring.js";
 export { ShmTransport, createRingBuffer, signalAbort } from "./shm/transport.js";

@@ -1,2 +1,1 @@
 export { fnv1a, alignUp, isPowerOfTwo } from "./bits.js";
-export { Deferred } from "./deferred.js";

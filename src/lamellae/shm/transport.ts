@@ -21,7 +21,7 @@
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
 import { PeFailureError, TransportError } from "../../errors.js";
-import { kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
+import { frameSourceOf, isFrameByReference, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
 import { kAbort } from "./job.js";
 import { Ring, copyBytes, ringByteLength } from "./ring.js";
 
@@ -214,9 +214,8 @@ export class ShmTransport {
   }
 
   #deliver(handler: FrameHandler, bytes: Uint8Array, length: number): void {
-    if ((bytes[2]! & kFrameByReference) !== 0) {
-      const source = bytes[0]! | (bytes[1]! << 8);
-      const frame = new Uint8Array(this.takeLarge(source));
+    if (isFrameByReference(bytes)) {
+      const frame = new Uint8Array(this.takeLarge(frameSourceOf(bytes)));
       handler(frame, frame.byteLength);
       return;
     }
