@@ -29,6 +29,7 @@
  * @module
  */
 import { EncodeError, describeValue } from "../errors.js";
+import { copyToShared } from "../lamellae/index.js";
 import { alignUp } from "../util/index.js";
 
 const TAG_UNDEFINED = 0;
@@ -324,11 +325,7 @@ export class FrameWriter {
   complete(): void {
     this.messages++;
     if (this.#large.length === 0) return;
-    for (const bytes of this.#large) {
-      const copy = new SharedArrayBuffer(bytes.byteLength);
-      new Uint8Array(copy).set(bytes);
-      this.payloads.push(copy);
-    }
+    for (const bytes of this.#large) this.payloads.push(copyToShared(bytes, bytes.byteLength));
     this.#large.length = 0;
   }
 }

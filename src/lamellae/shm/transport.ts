@@ -41,8 +41,8 @@ export interface ShmEndpoint {
   readonly portsIn: readonly MessagePort[];
 }
 
-/** A copy of `bytes[0..length)` in a new SharedArrayBuffer. */
-function copyToShared(bytes: Uint8Array, length: number): SharedArrayBuffer {
+/** A copy of `bytes[0..length)` in a new SharedArrayBuffer: how a large payload is made. */
+export function copyToShared(bytes: Uint8Array, length: number): SharedArrayBuffer {
   const copy = new SharedArrayBuffer(length);
   new Uint8Array(copy).set(bytes.subarray(0, length));
   return copy;
