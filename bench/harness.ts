@@ -23,6 +23,28 @@ export function settle(world: World): Promise<void> {
 }
 
 /**
+ * One repetition of a benchmark that every PE runs: every PE calls `measured` (which times itself
+ * between barriers and may check its result after), and PE 0 runs `baseline` after `settle`,
+ * while the other PEs wait in a barrier (asleep once they stop polling). Which of the two goes
+ * first alternates with `rep`, so that neither always runs right after the other. Resolves to
+ * `measured`'s result and, on PE 0, `baseline`'s.
+ */
+export async function alternate<M, B>(world: World, rep: number, measured: () => Promise<M>, baseline: () => B | Promise<B>): Promise<[M, B | undefined]> {
+  let base: B | undefined;
+  const runBaseline = async (): Promise<void> => {
+    if (world.pe === 0) {
+      await settle(world);
+      base = await baseline();
+    }
+    await world.barrier();
+  };
+  if (rep % 2 !== 0) await runBaseline();
+  const result = await measured();
+  if (rep % 2 === 0) await runBaseline();
+  return [result, base];
+}
+
+/**
  * Ends a benchmark that PE 0 drives: the other PEs serve until PE 0 says it is done (waiting that
  * long in a barrier would print barrier reports), then every PE meets in a barrier.
  */
@@ -61,6 +83,8 @@ export interface Row {
   ratio?: number;
   ratioOf?: string;
   target?: string;
+  /** What the benchmark checked of its own result before printing (it throws when the check fails). */
+  check?: string;
 }
 
 export const wantsJson = process.argv.includes("--json");
@@ -88,6 +112,9 @@ export function printRows(rows: readonly Row[]): void {
   const render = (cells: string[]): string => cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
   process.stdout.write(`${render(header)}\n${render(widths.map((w) => "-".repeat(w)))}\n`);
   for (const line of lines) process.stdout.write(`${render(line)}\n`);
+  for (const check of new Set(rows.flatMap((row) => (row.check === undefined ? [] : [row.check])))) {
+    process.stdout.write(`check: ok: ${check}\n`);
+  }
 }
 
 /** Reads `--name value` from the program's arguments. */
@@ -97,6 +124,41 @@ export function option(name: string, fallback: number): number {
   const value = Number(process.argv[at + 1]);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name}: expected a positive number, got ${process.argv[at + 1]}`);
   return value;
+}
+
+/** Reads `--name value`, a positive integer (`1e7` is accepted), from the program's arguments. */
+export function integerOption(name: string, fallback: number): number {
+  const value = option(name, fallback);
+  if (!Number.isSafeInteger(value)) throw new Error(`--${name}: expected a positive integer, got ${process.argv[process.argv.indexOf(`--${name}`) + 1]}`);
+  return value;
+}
+
+/** Reads `--name value`, one of `choices`, from the program's arguments. */
+export function choiceOption<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = process.argv[at + 1];
+  if (!choices.includes(value as T)) throw new Error(`--${name}: expected one of ${choices.join(", ")}, got ${String(value)}`);
+  return value as T;
+}
+
+/**
+ * A seeded generator of 32-bit unsigned integers (mulberry32): every random input of a benchmark
+ * comes from one, so that a run can be repeated.
+ */
+export function generator(seed: number): () => number {
+  let state = seed | 0;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+/** Seconds since `start` (a `process.hrtime.bigint()`). */
+export function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 /** Starts a worker from JavaScript source (baselines need a plain second thread). */

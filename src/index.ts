@@ -28,8 +28,16 @@
 export { init } from "./init.js";
 export { defineActivity, defineAm } from "./am/index.js";
 export type { Activity, Am, AmContext } from "./am/index.js";
-export { World } from "./team/index.js";
+export { World } from "./world.js";
+export { Team } from "./team/index.js";
 export type { AmArgs, WorldStats } from "./team/index.js";
+export { DistArray } from "./array/index.js";
+export type {
+  AnyTypedArray, ArrayOptions, Distribution, Dtype, ElementOf, FromArrowOptions, Indices, MapOptions, ReductionLike, ScanOptions,
+  ToArrowOptions, TypedArrayOf, Values,
+} from "./array/index.js";
+export { bitAnd, bitOr, bitXor, defineReduction, max, min, prod, sum } from "../kernels/index.js";
+export type { Reduction, ReductionDefinition, Scalar } from "../kernels/index.js";
 export type { EngineCounters } from "./am/index.js";
 export type { TransportCounters } from "./lamellae/index.js";
 export {

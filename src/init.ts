@@ -10,7 +10,7 @@ import { barrier } from "./collectives/index.js";
 import { readConfig, type ShoalConfig } from "./config/index.js";
 import { RegistryError } from "./errors.js";
 import { ShmTransport, createRingBuffer, jobControlBytes, registryWord, type ShmEndpoint } from "./lamellae/index.js";
-import { World } from "./team/index.js";
+import { World } from "./world.js";
 
 /** What the launcher leaves for a PE before its program runs. @internal */
 export interface PeContext {

@@ -1,4 +1,4 @@
-// examples/02-quicksort.ts: Crayfish's parallel quicksort with world.at and world.finish sorts
+// examples/05-quicksort.ts: Crayfish's parallel quicksort with world.at and world.finish sorts
 // correctly on every PE count. The oracle is computed here: the same seeded generator, sorted with
 // Array.prototype.sort.
 import { fileURLToPath } from "node:url";
@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 
 import { kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
-const example = fileURLToPath(new URL("../examples/02-quicksort.ts", import.meta.url));
+const example = fileURLToPath(new URL("../examples/05-quicksort.ts", import.meta.url));
 
 /** The example's generator (mulberry32), written again as the oracle. */
 function oracleInput(length: number, seed: number, max: number): number[] {
@@ -58,7 +58,7 @@ function expectSorted(result: JobResult, pes: number, c: SortCase): void {
   if (c.values) expect(record["values"]).toEqual(expected);
 }
 
-describe("examples/02-quicksort.ts", () => {
+describe("examples/05-quicksort.ts", () => {
   for (const pes of kPeCounts) {
     it(`sorts 100000 seeded int32 values on ${pes} PE${pes === 1 ? "" : "s"} (length and checksum match the oracle)`, async () => {
       const c: SortCase = { n: 100_000, seed: 1, cutoff: 4096, max: 0, values: false };

@@ -248,7 +248,7 @@ describe("Ring, with three producer threads", () => {
     const kProducers = 3;
     const kCount = 100_000;
     const buffer = new SharedArrayBuffer(ringByteLength(65536));
-    const ringUrl = pathToFileURL(fileURLToPath(new URL("../dist/lamellae/shm/ring.js", import.meta.url))).href;
+    const ringUrl = pathToFileURL(fileURLToPath(new URL("../dist/src/lamellae/shm/ring.js", import.meta.url))).href;
     const consumer = new Ring(buffer);
     const workers = Array.from({ length: kProducers }, (_, producer) =>
       new Worker(kProducerSource, { eval: true, workerData: { buffer, ringUrl, producer, count: kCount } }));

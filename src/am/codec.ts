@@ -20,6 +20,7 @@
  *  13  Set            u32 count, then count values
  *  14  Date           f64 milliseconds since the epoch
  *  15  big bigint     u32 byte length, decimal digits (a bigint outside the 64-bit signed range)
+ *  16  shared buffer  -; the SharedArrayBuffer itself travels on the side channel, shared, not copied
  * ```
  * Typed arrays are never converted element by element: their bytes are copied as they are, also
  * inside arrays and objects. Values that cannot travel (functions, symbols, class instances other
@@ -48,6 +49,7 @@ const TAG_MAP = 12;
 const TAG_SET = 13;
 const TAG_DATE = 14;
 const TAG_BIG_BIGINT = 15;
+const TAG_SHARED = 16;
 /** Containers nested deeper than this are refused (a guard against cycles through getters, and stack overflow). */
 const kMaxDepth = 64;
 
@@ -90,8 +92,11 @@ export class FrameWriter {
   view: DataView;
   position = 0;
   messages = 0;
-  /** Large typed arrays of the message being written, copied when it is complete. */
-  readonly #large: Uint8Array[] = [];
+  /**
+   * Large typed arrays of the message being written, copied when it is complete, and shared
+   * buffers, which are not copied.
+   */
+  readonly #large: (Uint8Array | SharedArrayBuffer)[] = [];
   /**
    * Copies of the large payloads of the frame's completed messages, in order. They are posted when
    * the frame is sent (see ShmTransport.send), not before: a frame that itself travels by
@@ -187,7 +192,7 @@ export class FrameWriter {
 
   #refuse(value: unknown, why: string): EncodeError {
     const where = this.#path.length === 0 ? "" : ` (at value${this.#path.join("")})`;
-    const expected = "expected a number, string, boolean, bigint, null, undefined, typed array, Date, or an array, plain object, Map or Set of those";
+    const expected = "expected a number, string, boolean, bigint, null, undefined, typed array, SharedArrayBuffer, Date, or an array, plain object, Map or Set of those";
     return new EncodeError(`cannot send ${describeValue(value)}${where}: ${why === "" ? expected : why}`);
   }
 
@@ -221,6 +226,9 @@ export class FrameWriter {
         this.value(item);
         path.pop();
       }
+    } else if (value instanceof SharedArrayBuffer) {
+      this.#tag(TAG_SHARED);
+      this.#large.push(value);
     } else if (value instanceof Date) {
       this.ensure(9);
       this.view.setUint8(this.position, TAG_DATE);
@@ -325,7 +333,9 @@ export class FrameWriter {
   complete(): void {
     this.messages++;
     if (this.#large.length === 0) return;
-    for (const bytes of this.#large) this.payloads.push(copyToShared(bytes, bytes.byteLength));
+    for (const item of this.#large) {
+      this.payloads.push(item instanceof SharedArrayBuffer ? item : copyToShared(item, item.byteLength));
+    }
     this.#large.length = 0;
   }
 }
@@ -423,6 +433,9 @@ export class FrameReader {
       case TAG_BIG_BIGINT:
         this.position = at + 1;
         return BigInt(this.#text());
+      case TAG_SHARED:
+        this.position = at + 1;
+        return this.#channel.takeLarge(this.source);
       default:
         throw new EncodeError(`malformed frame from PE ${this.source}: unknown value tag ${tag} at byte ${at}`);
     }

@@ -217,6 +217,14 @@ export class Engine {
     if (writer.payloads.length > 0) writer.payloads.length = 0;
   }
 
+  /**
+   * Sends every destination's waiting messages now, instead of when this PE next yields: for a
+   * caller that sends requests and then computes before awaiting them.
+   */
+  flush(): void {
+    if (this.#dirtyCount > 0) this.#flushAll();
+  }
+
   #flushAll(): void {
     const dirty = this.#dirty;
     // A flush can block and run nothing else, but handlers never run inside it, so the set only

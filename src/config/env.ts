@@ -10,6 +10,7 @@
  * | `SHOAL_LARGE_BYTES` | `65536` | typed arrays of at least this many bytes move by reference (one copy) |
  * | `SHOAL_BARRIER_TIMEOUT_MS` | `10000` | a barrier that waits longer prints which PEs have not arrived, and again at each interval |
  * | `SHOAL_ABORT_GRACE_MS` | `2000` | after a PE fails, how long the others get to report before they are stopped |
+ * | `SHOAL_ARRAY_OPS` | `direct` | how a PE updates array elements owned by another PE of its process: `direct` on shared memory with `Atomics`, or `am` as messages to the owner (the way they travel between processes) |
  *
  * @module
  */
@@ -31,6 +32,8 @@ export interface ShoalConfig {
   readonly barrierTimeoutMs: number;
   /** Grace period between a PE's failure and stopping the other PEs, in ms. */
   readonly abortGraceMs: number;
+  /** How array operations reach other PEs' parts in this process: `direct` (shared memory) or `am` (messages). */
+  readonly arrayOps: "direct" | "am";
   /** Cores available to this process. */
   readonly cores: number;
 }
@@ -43,6 +46,7 @@ export const kDefaultConfig: ShoalConfig = {
   largeBytes: 64 * 1024,
   barrierTimeoutMs: 10_000,
   abortGraceMs: 2000,
+  arrayOps: "direct",
   cores: 1,
 };
 
@@ -54,6 +58,15 @@ function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min
     throw new ConfigError(`${name}: expected an integer of at least ${min}, got ${JSON.stringify(raw)}; unset it to use the default ${fallback}`);
   }
   return value;
+}
+
+function readChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!(choices as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name}: expected one of ${choices.join(", ")}, got ${JSON.stringify(raw)}; unset it to use the default ${fallback}`);
+  }
+  return raw as T;
 }
 
 /**
@@ -76,6 +89,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
     largeBytes: readInteger(env, "SHOAL_LARGE_BYTES", kDefaultConfig.largeBytes, 1024),
     barrierTimeoutMs: readInteger(env, "SHOAL_BARRIER_TIMEOUT_MS", kDefaultConfig.barrierTimeoutMs, 1),
     abortGraceMs: readInteger(env, "SHOAL_ABORT_GRACE_MS", kDefaultConfig.abortGraceMs, 0),
+    arrayOps: readChoice(env, "SHOAL_ARRAY_OPS", ["direct", "am"] as const, kDefaultConfig.arrayOps),
     cores: availableParallelism(),
   };
 }

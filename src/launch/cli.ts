@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { ShoalError } from "../errors.js";
@@ -15,6 +16,11 @@ const kHelp = `shoal: run a data-parallel TypeScript or JavaScript program on ma
 Usage:
   shoal run -n N [--] PROGRAM [ARGS...]   run PROGRAM on N PEs (worker threads of this process);
                                           everything after PROGRAM is the program's, as given
+  shoal bench NAME [--pes N] [--json] [OPTIONS...]
+                                          run the benchmark NAME (bench/NAME.ts of this package)
+                                          on N PEs (default 2); every other option is the
+                                          benchmark's (its sizes, --reps, ...)
+  shoal bench --list                      list the benchmarks
   shoal --help                            print this help
   shoal --version                         print shoal's version
 
@@ -27,6 +33,16 @@ Options of \`run\`:
   -n, --pes N        number of PEs (default 1)
   -h, --help         print this help
 
+Options of \`bench\` (anywhere after \`bench\`; after \`--\`, everything is the benchmark's):
+  -n, --pes N        number of PEs (default 2)
+  --list             list the benchmarks
+  -h, --help         print this help
+Every other option is the benchmark's: each takes --json (one JSON object per row instead of a
+table) and --reps R, and its sizes are listed in the opening comment of its file. A benchmark
+runs its single-thread baseline in the same run, prints the median and min–max of its
+repetitions, the ratio and its target, and checks its own result: it exits non-zero when the
+result is wrong, never because it is slow.
+
 Environment (defaults in parentheses; see the README for details):
   SHOAL_SPIN_US              idle polling before a PE sleeps, in µs (5000; 0 when PEs outnumber cores)
   SHOAL_AGGREGATION_BYTES    frame size that triggers a send (32768)
@@ -34,14 +50,22 @@ Environment (defaults in parentheses; see the README for details):
   SHOAL_LARGE_BYTES          typed arrays this large move by reference (65536)
   SHOAL_BARRIER_TIMEOUT_MS   a barrier waiting this long prints the missing PEs (10000)
   SHOAL_ABORT_GRACE_MS       after a failure, time before the other PEs are stopped (2000)
+  SHOAL_ARRAY_OPS            how array operations reach other PEs' parts in one process:
+                             direct (shared memory) or am (messages) (direct)
 
 Examples:
   shoal run -n 4 examples/01-hello.ts
-  shoal run -n 2 bench/am-latency.ts --json
+  shoal bench histo --pes 2
+  shoal bench sum --mib 64 --reps 5 --json
 `;
 
+/** Where the benchmarks are: the package's bench/ folder (this file is dist/src/launch/cli.js). */
+const kBenchDir = fileURLToPath(new URL("../../../bench/", import.meta.url));
+/** Files of bench/ that are not benchmarks. */
+const kNotBenchmarks = new Set(["harness"]);
+
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
 }
 
@@ -59,6 +83,66 @@ function splitAtProgram(argv: readonly string[]): { own: string[]; program: stri
   return { own, program: undefined, rest: [] };
 }
 
+/** The benchmarks in bench/, by name (the file name without .ts), sorted. */
+function benchmarkNames(): string[] {
+  if (!existsSync(kBenchDir)) return [];
+  return readdirSync(kBenchDir)
+    .filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))
+    .map((file) => file.slice(0, -".ts".length))
+    .filter((name) => !kNotBenchmarks.has(name))
+    .sort();
+}
+
+/**
+ * `shoal bench NAME [--pes N] [--list] [options...]`: shoal's own options are taken from anywhere
+ * before `--`; the first other word is the name; everything else goes to the benchmark, in order.
+ */
+async function bench(argv: readonly string[]): Promise<number> {
+  let pesText = "2";
+  let name: string | undefined;
+  let list = false;
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      args.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === "-n" || arg === "--pes") {
+      if (i + 1 >= argv.length) {
+        process.stderr.write(`shoal bench: ${arg} expects a number of PEs, as in: shoal bench histo --pes 2\n`);
+        return 2;
+      }
+      pesText = argv[++i]!;
+    } else if (arg.startsWith("--pes=")) pesText = arg.slice("--pes=".length);
+    else if (arg === "--list") list = true;
+    else if (arg === "-h" || arg === "--help") {
+      process.stdout.write(kHelp);
+      return 0;
+    } else if (name === undefined && !arg.startsWith("-")) name = arg;
+    else args.push(arg);
+  }
+  const names = benchmarkNames();
+  if (list) {
+    process.stdout.write(names.map((known) => `${known}\n`).join(""));
+    return 0;
+  }
+  const available = names.length === 0 ? `none: no benchmarks in ${kBenchDir}` : names.join(", ");
+  if (name === undefined) {
+    process.stderr.write(`shoal bench: expected the name of a benchmark, as in: shoal bench histo --pes 2 (available: ${available})\n`);
+    return 2;
+  }
+  if (!names.includes(name)) {
+    process.stderr.write(`shoal bench: no benchmark named ${JSON.stringify(name)} (available: ${available})\n`);
+    return 2;
+  }
+  if (!/^\d+$/.test(pesText)) {
+    process.stderr.write(`shoal bench: --pes expects a positive integer number of PEs, got ${JSON.stringify(pesText)}\n`);
+    return 2;
+  }
+  return runJob({ pes: Number(pesText), program: `${kBenchDir}${name}.ts`, args });
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "-h" || command === "--help" || command === "help") {
@@ -69,8 +153,9 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
+  if (command === "bench") return bench(rest);
   if (command !== "run") {
-    process.stderr.write(`shoal: unknown command "${command}"; expected "run" (see shoal --help)\n`);
+    process.stderr.write(`shoal: unknown command "${command}"; expected "run" or "bench" (see shoal --help)\n`);
     return 2;
   }
   const { own, program, rest: args } = splitAtProgram(rest);

@@ -1,2 +1,2 @@
-export { World } from "./world.js";
-export type { AmArgs, WorldParts, WorldStats } from "./world.js";
+export { Team } from "./team.js";
+export type { AmArgs, TeamParts, WorldStats } from "./team.js";

@@ -1,5 +1,5 @@
 /**
- * Runs real shoal jobs from tests: `node dist/launch/cli.js run -n N fixture`, as a user would,
+ * Runs real shoal jobs from tests: `node dist/src/launch/cli.js run -n N fixture`, as a user would,
  * and collects the exit code, stdout, stderr and the JSON lines the fixture printed.
  */
 import { spawn } from "node:child_process";
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-export const cli = fileURLToPath(new URL("../../dist/launch/cli.js", import.meta.url));
+export const cli = fileURLToPath(new URL("../../dist/src/launch/cli.js", import.meta.url));
 
 /** The PE counts every SPMD feature is tested on. */
 export const kPeCounts = [1, 2, 3, 4, 8] as const;

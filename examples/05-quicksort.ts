@@ -1,5 +1,5 @@
 /**
- * 02: quicksort, APGAS style (after Crayfish's example). PE 0 sorts a seeded random Int32Array:
+ * 05: quicksort, APGAS style (after Crayfish's example). PE 0 sorts a seeded random Int32Array:
  * each step partitions around a pivot, sends the left part to the next PE with `world.at`, sorts
  * the right part itself, and awaits both. Below a cutoff a part is sorted locally. The other PEs
  * only serve: the activities they run spawn further activities of their own. One `world.finish`
@@ -9,7 +9,7 @@
  * PE 0 prints the sorted length and a checksum, and checks that the result is sorted and a
  * permutation of the input (it throws, so the job exits non-zero, when it is not).
  *
- *   npx shoal run -n 4 examples/02-quicksort.ts [--n 100000 --seed 1 --cutoff 4096 --max 0 --json --values]
+ *   npx shoal run -n 4 examples/05-quicksort.ts [--n 100000 --seed 1 --cutoff 4096 --max 0 --json --values]
  *
  * `--max M` draws the values from 0..M-1 (many duplicates) instead of the whole int32 range;
  * `--json` prints a JSON record instead of text; `--values` adds the sorted values to it.

@@ -1,5 +1,6 @@
 /**
- * The world: every PE of the job, and the calls a PE makes on it.
+ * A team: PEs of the job, and the calls a PE makes on them. The world (`src/world.ts`) is the team
+ * of every PE, with the distributed arrays on top.
  *
  * @module
  */
@@ -21,15 +22,16 @@ export interface WorldStats {
 /** The argument list of a call to an AM whose argument type is `A`: optional when `A` admits undefined. */
 export type AmArgs<A> = undefined extends A ? [arg?: A] : [arg: A];
 
-/** @internal What `init` hands the world: the pieces it wires together. */
-export interface WorldParts {
+/** @internal What `init` hands the team: the pieces it wires together. */
+export interface TeamParts {
   readonly engine: Engine;
   readonly barrier: () => Promise<void>;
   readonly config: ShoalConfig;
 }
 
 /**
- * The PEs of a job, seen from one of them. Every PE gets its own `World` from {@link init}.
+ * PEs of a job, seen from one of them, and what they do together: active messages, APGAS, barriers.
+ * The `World` returned by `init()` is the team of every PE.
  *
  * @example
  * ```ts
@@ -40,7 +42,7 @@ export interface WorldParts {
  * await world.barrier();
  * ```
  */
-export class World {
+export class Team {
   /** This PE's number, `0 <= pe < numPes`. */
   readonly pe: number;
   /** The number of PEs in the job. */
@@ -58,8 +60,8 @@ export class World {
   readonly #barrier: () => Promise<void>;
   #closed = false;
 
-  /** @internal Use {@link init}. */
-  constructor(parts: WorldParts) {
+  /** @internal Use `init()`. */
+  constructor(parts: TeamParts) {
     this.#engine = parts.engine;
     this.#barrier = parts.barrier;
     this.pe = parts.engine.pe;
@@ -195,6 +197,14 @@ export class World {
    */
   stats(): WorldStats {
     return { pe: this.pe, engine: { ...this.#engine.counters }, transport: { ...this.#engine.transport.counters } };
+  }
+
+  /**
+   * Sends this PE's waiting messages now rather than when it next yields.
+   * @internal
+   */
+  flush(): void {
+    this.#engine.flush();
   }
 
   /**

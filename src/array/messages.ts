@@ -1,0 +1,174 @@
+/**
+ * The active messages of distributed arrays: creation, element and batch operations on another
+ * PE's part, range copies, fills, partial reductions, and the carries of a scan.
+ *
+ * Indices in these messages are local (positions in the owner's part), as a `Uint32Array`; values
+ * travel as typed arrays of the dtype. Every handler works on the owner's part of the shared
+ * buffer and returns at once.
+ *
+ * @module
+ */
+import { defineAm, type AmContext } from "../am/index.js";
+import { reductionNamed, type Scalar } from "../../kernels/index.js";
+import { kDtypes, type AnyTypedArray, type Dtype } from "./dtype.js";
+import { applyOp, type OpCode } from "./ops.js";
+import { stateOf, type ArrayState } from "./state.js";
+
+// ------------------------------------------------------------------------------------- creation
+
+/** What each PE asks for: [array id, dtype, length, distribution]. */
+export type CreateRequest = [id: number, dtype: string, length: number, dist: string];
+/** The shared buffer, or why the PEs disagree. */
+export type CreateReply = { buffer: SharedArrayBuffer } | { error: string };
+
+interface Creation {
+  readonly shapes: string[];
+  arrived: number;
+  readonly done: Promise<CreateReply>;
+  resolve: (reply: CreateReply) => void;
+}
+
+const kCreations = new Map<number, Creation>();
+
+function describeShape(request: CreateRequest): string {
+  return `world.array("${request[1]}", ${request[2]}, { dist: "${request[3]}" })`;
+}
+
+/**
+ * Runs on PE 0: waits until every PE has asked for array `id`, checks that they asked for the same
+ * one, and gives each the same shared buffer.
+ */
+export const createAm = defineAm("shoal.array.create", (ctx: AmContext, request: CreateRequest): Promise<CreateReply> => {
+  const id = request[0];
+  let creation = kCreations.get(id);
+  if (creation === undefined) {
+    let resolve!: (reply: CreateReply) => void;
+    const done = new Promise<CreateReply>((r) => {
+      resolve = r;
+    });
+    creation = { shapes: new Array<string>(ctx.numPes), arrived: 0, done, resolve };
+    kCreations.set(id, creation);
+  }
+  creation.shapes[ctx.src] = describeShape(request);
+  if (++creation.arrived === ctx.numPes) {
+    kCreations.delete(id);
+    const first = creation.shapes[0]!;
+    const differing = creation.shapes.flatMap((shape, pe) => (shape === first ? [] : [`PE ${pe} called ${shape}`]));
+    if (differing.length > 0) {
+      creation.resolve({ error: `PE 0 called ${first}, but ${differing.join("; ")}; array creation is collective: every PE must create the same arrays, in the same order` });
+    } else {
+      const info = kDtypes[request[1] as Dtype];
+      creation.resolve({ buffer: new SharedArrayBuffer(Math.max(8, request[2] * info.bytes)) });
+    }
+  }
+  return creation.done;
+});
+
+// ----------------------------------------------------------------------------------- operations
+
+/**
+ * An element or batch operation on the owner's part:
+ * [array id, op, local index or indices, values, scalar, expected values, expected scalar, fetch].
+ */
+export type OpRequest = [
+  id: number, op: OpCode, local: number | Uint32Array, values: AnyTypedArray | undefined, scalar: Scalar,
+  expected: AnyTypedArray | undefined, expectedScalar: Scalar, fetch: boolean,
+];
+
+const kOne = new Uint32Array(1);
+
+function runOp(state: ArrayState, pe: number, request: OpRequest): unknown {
+  const local = request[2];
+  const single = typeof local === "number";
+  const positions = single ? kOne : local;
+  if (single) kOne[0] = local;
+  const n = positions.length;
+  const out = request[7] ? new state.info.Array(n) : undefined;
+  applyOp(state.target, {
+    op: request[1], positions, offset: state.layout.partOffset(pe), n, values: request[3], scalar: request[4],
+    expected: request[5], expectedScalar: request[6], out,
+  });
+  return single ? out?.[0] : out;
+}
+
+export const opAm = defineAm("shoal.array.op", (ctx: AmContext, request: OpRequest): unknown => {
+  const state = stateOf(request[0], ctx.pe, ctx.src);
+  return state instanceof Promise ? state.then((s) => runOp(s, ctx.pe, request)) : runOp(state, ctx.pe, request);
+});
+
+function withState<A extends [number, ...unknown[]], R>(name: string, body: (state: ArrayState, pe: number, arg: A) => R) {
+  return defineAm(name, (ctx: AmContext, arg: A): R | Promise<R> => {
+    const state = stateOf(arg[0], ctx.pe, ctx.src);
+    return state instanceof Promise ? state.then((s) => body(s, ctx.pe, arg)) : body(state, ctx.pe, arg);
+  });
+}
+
+/** Copies `count` elements of the owner's part from local index `start`. */
+export const getAm = withState("shoal.array.get", (state, pe, [, start, count]: [number, number, number]) => {
+  const at = state.layout.partOffset(pe) + start;
+  return state.target.data.slice(at, at + count);
+});
+
+/** Writes `values` to the owner's part from local index `start`. */
+export const putAm = withState("shoal.array.put", (state, pe, [, start, values]: [number, number, AnyTypedArray]) => {
+  (state.target.data as Float64Array).set(values as Float64Array, state.layout.partOffset(pe) + start);
+});
+
+/** Sets every element of the owner's part to `value`. */
+export const fillAm = withState("shoal.array.fill", (state, pe, [, value]: [number, Scalar]) => {
+  const start = state.layout.partOffset(pe);
+  (state.target.data as Float64Array).fill(value as number, start, start + state.layout.localLength(pe));
+});
+
+/** The reduction of the owner's part with the operator named `name`, or undefined for an empty part. */
+export const partialAm = withState("shoal.array.partial", (state, pe, [, name]: [number, string]) => partial(state, pe, name));
+
+/** The reduction of PE `pe`'s part of `state` with the operator named `name`; undefined when empty. @internal */
+export function partial(state: ArrayState, pe: number, name: string): Scalar | undefined {
+  const length = state.layout.localLength(pe);
+  if (length === 0) return undefined;
+  const kernel = reductionNamed(name, `reduce on PE ${pe}`).kernel(state.info);
+  const start = state.layout.partOffset(pe);
+  return kernel.reduce(state.target.data, start, start + length, kernel.identity);
+}
+
+// ---------------------------------------------------------------------------------------- scans
+
+interface Carries {
+  readonly totals: (Scalar | undefined)[];
+  arrived: number;
+  expected: number;
+  resume: (() => void) | undefined;
+}
+
+const kCarries = new Map<number, Carries>();
+
+function carriesOf(key: number): Carries {
+  let carries = kCarries.get(key);
+  if (carries === undefined) {
+    carries = { totals: [], arrived: 0, expected: -1, resume: undefined };
+    kCarries.set(key, carries);
+  }
+  return carries;
+}
+
+/** A lower PE's chunk total for the scan writing array `key`: [key, from PE, total or undefined]. */
+export const scanTotalAm = defineAm("shoal.array.scanTotal", (_ctx: AmContext, [key, from, total]: [number, number, Scalar | undefined]) => {
+  const carries = carriesOf(key);
+  carries.totals[from] = total;
+  carries.arrived++;
+  if (carries.arrived === carries.expected) carries.resume?.();
+});
+
+/** Waits for the totals of the `count` PEs below this one in the scan writing array `key`. @internal */
+export async function totalsBelow(key: number, count: number): Promise<(Scalar | undefined)[]> {
+  const carries = carriesOf(key);
+  carries.expected = count;
+  if (carries.arrived < count) {
+    await new Promise<void>((resolve) => {
+      carries.resume = resolve;
+    });
+  }
+  kCarries.delete(key);
+  return carries.totals;
+}

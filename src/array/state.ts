@@ -1,0 +1,76 @@
+/**
+ * What a PE knows of each array it has joined: its layout, dtype and shared buffer, by id. Active
+ * messages about an array name it by id; ids are given in the order arrays are created, which is
+ * the same on every PE because creation is collective.
+ *
+ * @module
+ */
+import { StateError } from "../errors.js";
+import type { DtypeInfo } from "./dtype.js";
+import type { Layout } from "./layout.js";
+import { makeTarget, type Target } from "./ops.js";
+
+/** @internal */
+export class ArrayState {
+  readonly id: number;
+  readonly layout: Layout;
+  readonly info: DtypeInfo;
+  readonly buffer: SharedArrayBuffer;
+  readonly target: Target;
+  freed = false;
+
+  constructor(id: number, layout: Layout, info: DtypeInfo, buffer: SharedArrayBuffer) {
+    this.id = id;
+    this.layout = layout;
+    this.info = info;
+    this.buffer = buffer;
+    this.target = makeTarget(info, buffer);
+  }
+}
+
+const kStates = new Map<number, ArrayState>();
+const kFreed = new Set<number>();
+/** Operations that arrived for an array before this PE finished creating it. */
+const kWaiting = new Map<number, ((state: ArrayState) => void)[]>();
+let lastId = 0;
+
+/** The id the next array this PE creates gets. @internal */
+export function nextArrayId(): number {
+  return ++lastId;
+}
+
+/** @internal */
+export function registerState(state: ArrayState): void {
+  kStates.set(state.id, state);
+  const waiting = kWaiting.get(state.id);
+  if (waiting !== undefined) {
+    kWaiting.delete(state.id);
+    for (const resume of waiting) resume(state);
+  }
+}
+
+/** @internal */
+export function forgetState(state: ArrayState): void {
+  state.freed = true;
+  kStates.delete(state.id);
+  kFreed.add(state.id);
+}
+
+/**
+ * The array `id` of this PE, for a message about it that came from `src`. Another PE can learn of
+ * a new array, and send an operation on it, before this PE has taken the creation's reply; such an
+ * operation waits for it.
+ * @internal
+ */
+export function stateOf(id: number, pe: number, src: number): ArrayState | Promise<ArrayState> {
+  const state = kStates.get(id);
+  if (state !== undefined) return state;
+  if (kFreed.has(id)) {
+    throw new StateError(`PE ${src} sent an operation on array #${id}, which PE ${pe} has freed; call world.barrier() before free(), so that no PE still uses the array`);
+  }
+  return new Promise((resolve) => {
+    const waiting = kWaiting.get(id);
+    if (waiting === undefined) kWaiting.set(id, [resolve]);
+    else waiting.push(resolve);
+  });
+}
