@@ -17,6 +17,7 @@ const kSmall: Record<string, string[]> = {
   "am-throughput": ["--reps", "2", "--count", "20000"],
   histo: ["--table", "4096", "--updates", "20000", "--batch", "1000", "--reps", "2"],
   ig: ["--table", "4096", "--reads", "20000", "--batch", "1000", "--reps", "2"],
+  "nng-pingpong": ["--reps", "1", "--iters", "100", "--count", "2000", "--mib", "4"],
   "put-get": ["--mib", "4", "--reps", "2"],
   randperm: ["--n", "20000", "--batch", "4096", "--reps", "2"],
   sum: ["--mib", "8", "--reps", "2"],

@@ -11,6 +11,10 @@
  * | `SHOAL_BARRIER_TIMEOUT_MS` | `10000` | a barrier that waits longer prints which PEs have not arrived, and again at each interval |
  * | `SHOAL_ABORT_GRACE_MS` | `2000` | after a PE fails, how long the others get to report before they are stopped |
  * | `SHOAL_ARRAY_OPS` | `direct` | how a PE updates array elements owned by another PE of its process: `direct` on shared memory with `Atomics`, or `am` as messages to the owner (the way they travel between processes) |
+ * | `SHOAL_NNG_ADDON` | (unset) | path of the NNG addon to load instead of the package's `build/Release/shoal_nng.node` |
+ * | `SHOAL_RANK`, `SHOAL_SIZE` | unset | place this process by hand as process RANK of SIZE, winning over any launcher's variables (read by `readLauncherEnv()`, checked by `launch/placement.ts`) |
+ * | `SHOAL_LOCAL_RANK`, `SHOAL_LOCAL_SIZE` | `SHOAL_RANK`, `SHOAL_SIZE` | with `SHOAL_RANK`: this process's rank among the job's processes on its node, and their number (default: every process on this node) |
+ * | `SHOAL_NODE` | unset | with `SHOAL_RANK`: the index of this process's node |
  *
  * @module
  */
@@ -36,6 +40,8 @@ export interface ShoalConfig {
   readonly arrayOps: "direct" | "am";
   /** Cores available to this process. */
   readonly cores: number;
+  /** Path of the NNG addon to load instead of the package's own build, or `undefined` for that build. */
+  readonly nngAddon: string | undefined;
 }
 
 /** The defaults of {@link ShoalConfig}. @internal */
@@ -48,6 +54,7 @@ export const kDefaultConfig: ShoalConfig = {
   abortGraceMs: 2000,
   arrayOps: "direct",
   cores: 1,
+  nngAddon: undefined,
 };
 
 function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -91,5 +98,27 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
     abortGraceMs: readInteger(env, "SHOAL_ABORT_GRACE_MS", kDefaultConfig.abortGraceMs, 0),
     arrayOps: readChoice(env, "SHOAL_ARRAY_OPS", ["direct", "am"] as const, kDefaultConfig.arrayOps),
     cores: availableParallelism(),
+    nngAddon: env["SHOAL_NNG_ADDON"] === "" ? undefined : env["SHOAL_NNG_ADDON"],
   };
+}
+
+/** The raw variables that place a process in a job, by name, unchecked (see {@link readLauncherEnv}). */
+export type LauncherEnv = Readonly<Record<string, string | undefined>>;
+
+/** The names of the variables that cluster launchers set to place a process, and shoal's own for a launch by hand. */
+const kLauncherVariable = /^(SHOAL_(RANK|SIZE|LOCAL_RANK|LOCAL_SIZE|NODE)|OMPI_COMM_WORLD_\w+|OMPI_UNIVERSE_SIZE|PMIX_\w+|PMI_\w+|MPI_LOCAL\w+|SLURM_\w+|SLURMD_NODENAME)$/;
+
+/**
+ * Returns the variables by which a launcher placed this process, as they are: Open MPI's
+ * `OMPI_COMM_WORLD_*`, `PMIX_*`, `PMI_*` and `MPI_LOCAL*` (MPICH's Hydra), Slurm's `SLURM_*`,
+ * and `SHOAL_RANK`, `SHOAL_SIZE`, `SHOAL_LOCAL_RANK`, `SHOAL_LOCAL_SIZE`, `SHOAL_NODE`.
+ * `launch/placement.ts` reads and checks them; this is the only place they are taken from.
+ * @internal
+ */
+export function readLauncherEnv(env: NodeJS.ProcessEnv = process.env): LauncherEnv {
+  const picked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && kLauncherVariable.test(name)) picked[name] = value;
+  }
+  return Object.freeze(picked);
 }

@@ -1,2 +1,2 @@
-export { kDefaultConfig, readConfig } from "./env.js";
-export type { ShoalConfig } from "./env.js";
+export { kDefaultConfig, readConfig, readLauncherEnv } from "./env.js";
+export type { LauncherEnv, ShoalConfig } from "./env.js";

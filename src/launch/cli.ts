@@ -5,11 +5,14 @@
  * @module
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
+import { readLauncherEnv } from "../config/index.js";
 import { ShoalError } from "../errors.js";
-import { runJob } from "./run.js";
+import { readPlacement, type Placement } from "./placement.js";
+import { kMaxPes, runJob } from "./run.js";
 
 const kHelp = `shoal: run a data-parallel TypeScript or JavaScript program on many PEs
 
@@ -21,6 +24,11 @@ Usage:
                                           on N PEs (default 2); every other option is the
                                           benchmark's (its sizes, --reps, ...)
   shoal bench --list                      list the benchmarks
+  shoal exec [--pes-per-proc T] [--] PROGRAM [ARGS...]
+                                          run PROGRAM as one process of a job that a cluster
+                                          launcher (mpirun, srun) started, with T PEs in it
+  shoal exec --placement                  print where the launcher placed this process, as one
+                                          JSON line, and run nothing
   shoal --help                            print this help
   shoal --version                         print shoal's version
 
@@ -32,6 +40,18 @@ error is printed and the other PEs are stopped.
 Options of \`run\`:
   -n, --pes N        number of PEs (default 1)
   -h, --help         print this help
+
+Options of \`exec\`:
+  --pes-per-proc T   PEs (worker threads) in each process (default 1)
+  --placement        print the placement read from the launcher's variables and exit
+  -h, --help         print this help
+\`exec\` reads its rank, the job's size, its local rank and its node from the launcher's
+variables (Open MPI's OMPI_COMM_WORLD_*, PMIX_RANK, PMI_RANK and PMI_SIZE, Slurm's SLURM_PROCID,
+SLURM_STEP_NUM_TASKS, SLURM_LOCALID and SLURM_NODEID), or from SHOAL_RANK and SHOAL_SIZE when
+they are set. A job of one process runs like \`shoal run -n T\`; jobs of several processes need
+the NNG transport, which is not built yet: exec says so and exits with code 2. Open MPI binds
+each process of a job of one or two to a single core: give mpirun --bind-to none (or
+--map-by slot:pe=T) so that the T PEs get T cores.
 
 Options of \`bench\` (anywhere after \`bench\`; after \`--\`, everything is the benchmark's):
   -n, --pes N        number of PEs (default 2)
@@ -52,11 +72,20 @@ Environment (defaults in parentheses; see the README for details):
   SHOAL_ABORT_GRACE_MS       after a failure, time before the other PEs are stopped (2000)
   SHOAL_ARRAY_OPS            how array operations reach other PEs' parts in one process:
                              direct (shared memory) or am (messages) (direct)
+  SHOAL_NNG_ADDON            path of the NNG addon to load (build/Release/shoal_nng.node)
+  SHOAL_RANK, SHOAL_SIZE     place an exec'd process by hand as process RANK of SIZE, over any
+                             launcher's variables (unset)
+  SHOAL_LOCAL_RANK, SHOAL_LOCAL_SIZE
+                             with SHOAL_RANK: its rank among the processes on its node, and their
+                             number (SHOAL_RANK, SHOAL_SIZE: every process on one node)
+  SHOAL_NODE                 with SHOAL_RANK: the index of its node (unset)
 
 Examples:
   shoal run -n 4 examples/01-hello.ts
   shoal bench histo --pes 2
   shoal bench sum --mib 64 --reps 5 --json
+  mpirun -n 1 --bind-to none shoal exec --pes-per-proc 4 examples/01-hello.ts
+  mpirun -n 3 shoal exec --placement
 `;
 
 /** Where the benchmarks are: the package's bench/ folder (this file is dist/src/launch/cli.js). */
@@ -69,15 +98,24 @@ function version(): string {
   return pkg.version;
 }
 
-/** Splits `argv` at the program: options before it are shoal's, everything after is the program's. */
-function splitAtProgram(argv: readonly string[]): { own: string[]; program: string | undefined; rest: string[] } {
+/** The options of `run` that take a value, by how they are written, to their long name. */
+const kRunValueOptions: Readonly<Record<string, string>> = { "-n": "pes", "--pes": "pes" };
+/** The options of `exec` that take a value. */
+const kExecValueOptions: Readonly<Record<string, string>> = { "--pes-per-proc": "pes-per-proc" };
+
+/**
+ * Splits `argv` at the program: options before it are shoal's, everything after is the program's.
+ * `valueOptions` are the options whose next word is their value, not the program.
+ */
+function splitAtProgram(argv: readonly string[], valueOptions: Readonly<Record<string, string>>): { own: string[]; program: string | undefined; rest: string[] } {
   const own: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--") return { own, program: argv[i + 1], rest: argv.slice(i + 2) };
     if (!arg.startsWith("-")) return { own, program: arg, rest: argv.slice(i + 1) };
     // "-n -3" would read as two options; "--pes=-3" reaches the check below and gets its message.
-    if ((arg === "-n" || arg === "--pes") && i + 1 < argv.length) own.push(`--pes=${argv[++i]!}`);
+    const long = valueOptions[arg];
+    if (long !== undefined && i + 1 < argv.length) own.push(`--${long}=${argv[++i]!}`);
     else own.push(arg);
   }
   return { own, program: undefined, rest: [] };
@@ -143,6 +181,87 @@ async function bench(argv: readonly string[]): Promise<number> {
   return runJob({ pes: Number(pesText), program: `${kBenchDir}${name}.ts`, args });
 }
 
+/** What `shoal exec` runs in each process. */
+interface ExecJob {
+  /** PEs (worker threads) in each process. */
+  readonly pesPerProc: number;
+  readonly program: string;
+  readonly args: readonly string[];
+}
+
+/**
+ * `shoal exec [--pes-per-proc T] [--placement] [--] PROGRAM [ARGS...]`: one process of a job that
+ * a cluster launcher started, placed by the launcher's variables (see placement.ts).
+ */
+async function exec(argv: readonly string[]): Promise<number> {
+  const { own, program, rest: args } = splitAtProgram(argv, kExecValueOptions);
+  let values: { "pes-per-proc"?: string | undefined; placement?: boolean | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: own,
+      options: { "pes-per-proc": { type: "string" }, placement: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+    }));
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    process.stderr.write(`shoal exec: ${error.message} (see shoal --help)\n`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(kHelp);
+    return 0;
+  }
+  const pesText = values["pes-per-proc"] ?? "1";
+  const pesPerProc = Number(pesText);
+  if (!/^\d+$/.test(pesText) || pesPerProc < 1 || pesPerProc > kMaxPes) {
+    process.stderr.write(`shoal exec: --pes-per-proc expects a whole number of PEs per process in 1..${kMaxPes}, got ${JSON.stringify(pesText)}\n`);
+    return 2;
+  }
+  const placement = readPlacement(readLauncherEnv());
+  if (values.placement === true) {
+    if (program !== undefined) {
+      process.stderr.write(`shoal exec: --placement prints the placement and runs nothing, but a program was given (${JSON.stringify(program)}); drop one of them\n`);
+      return 2;
+    }
+    process.stdout.write(`${JSON.stringify(placement)}\n`);
+    return 0;
+  }
+  if (program === undefined) {
+    process.stderr.write("shoal exec: expected a program to run, as in: mpirun -n 2 shoal exec --pes-per-proc 4 app.ts\n");
+    return 2;
+  }
+  const job: ExecJob = { pesPerProc, program, args };
+  warnIfBound(placement, pesPerProc);
+  if (placement.size === 1) return runJob({ pes: job.pesPerProc, program: job.program, args: job.args });
+  return runProcessOfJob(placement, job);
+}
+
+/**
+ * Warns when the launcher bound this process to fewer cores than it runs PEs: Open MPI binds each
+ * process of a job of one or two to a single core by default, where T PE threads would take turns.
+ */
+function warnIfBound(placement: Placement, pesPerProc: number): void {
+  const usable = availableParallelism();
+  if (placement.launcher === "none" || pesPerProc <= usable || usable >= cpus().length) return;
+  process.stderr.write(
+    `shoal exec: warning: this process may run on ${usable} of the machine's ${cpus().length} cores (its CPU affinity) but runs ${pesPerProc} PEs, which will take turns; ` +
+      `if the launcher bound it, give each process ${pesPerProc} cores (mpirun --bind-to none or --map-by slot:pe=${pesPerProc}; srun --cpus-per-task=${pesPerProc})\n`,
+  );
+}
+
+/**
+ * Runs this process's part of a job of several processes: the bootstrap that connects the
+ * processes over NNG, swapped in here once the transport exists. Until then it refuses, so that
+ * no process runs the program alone and prints results as if it were the whole job.
+ */
+async function runProcessOfJob(placement: Placement, _job: ExecJob): Promise<number> {
+  process.stderr.write(
+    `shoal exec: this is process ${placement.rank} of ${placement.size} (placed by ${placement.launcher}), but jobs of several processes need the NNG transport, which is not built yet; ` +
+      `run one process with several PEs instead (mpirun -n 1 shoal exec --pes-per-proc T PROGRAM, or shoal run -n T PROGRAM)\n`,
+  );
+  return 2;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "-h" || command === "--help" || command === "help") {
@@ -154,11 +273,12 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === "bench") return bench(rest);
+  if (command === "exec") return exec(rest);
   if (command !== "run") {
-    process.stderr.write(`shoal: unknown command "${command}"; expected "run" or "bench" (see shoal --help)\n`);
+    process.stderr.write(`shoal: unknown command "${command}"; expected "run", "exec" or "bench" (see shoal --help)\n`);
     return 2;
   }
-  const { own, program, rest: args } = splitAtProgram(rest);
+  const { own, program, rest: args } = splitAtProgram(rest, kRunValueOptions);
   const { values } = parseArgs({
     args: own,
     options: { pes: { type: "string", short: "n" }, help: { type: "boolean", short: "h" } },
