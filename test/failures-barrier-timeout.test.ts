@@ -1,6 +1,6 @@
 // A barrier that waits longer than SHOAL_BARRIER_TIMEOUT_MS prints which PEs have not arrived,
 // and still completes when they do. Fixture: am-late-barrier.ts (the upper half of the PEs arrive
-// about 1.2 s late; the timeout is 200 ms).
+// about 1.2 s late at the job's third barrier; the timeout is 200 ms).
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { recordsOf, runJob, type JobResult } from "./helpers/job.js";
@@ -38,20 +38,26 @@ describe.each([2, 4])("a barrier that some of %i PEs reach late", (pes) => {
     expect(recordsOf(job, "passed").map((r) => r["pe"])).toEqual(range(0, pes));
   });
 
-  /** The reports of `pe` about the late barrier: the job's second (init()'s is the first). */
+  /** The reports of `pe` about the late barrier: the job's third (init()'s is the first). */
   function lateBarrierReports(pe: number): Report[] {
-    return reportsOf(job.stderr).filter((r) => r.reporter === pe && r.barrier === 2);
+    return reportsOf(job.stderr).filter((r) => r.reporter === pe && r.barrier === 3);
   }
 
-  it("makes every waiting PE print which PEs have not arrived: exactly the late ones", () => {
-    // init()'s barrier (barrier 1) may also report PEs that started slowly; the late barrier is
-    // barrier 2, where the early PEs wait about 1 s.
+  it("makes every waiting PE print which PEs have not arrived: the late ones", () => {
+    // init()'s barrier and the one lining the PEs up (barriers 1 and 2) may also report PEs that
+    // started slowly; the late barrier is barrier 3, where the early PEs wait about 1.2 s. On a
+    // loaded machine a report can come as the first late PE arrives, or while an early PE is still
+    // on its way, so each early PE must have printed the exact set at least once, and no report may
+    // leave out a late PE before any of them could have arrived.
     for (const pe of early) {
       const reports = lateBarrierReports(pe);
       expect(reports.length, `reports of PE ${pe}`).toBeGreaterThan(0);
-      for (const report of reports) expect([...report.missing].sort((a, b) => a - b)).toEqual(late);
+      expect(reports.map((r) => [...r.missing].sort((a, b) => a - b)), `reports of PE ${pe}`).toContainEqual(late);
+      for (const report of reports.filter((r) => r.waitedMs < 1000)) {
+        for (const pe of late) expect(report.missing, `a report after ${report.waitedMs} ms`).toContain(pe);
+      }
     }
-    expect(reportsOf(job.stderr).every((r) => r.barrier === 1 || r.barrier === 2)).toBe(true);
+    expect(reportsOf(job.stderr).every((r) => r.barrier >= 1 && r.barrier <= 3)).toBe(true);
     for (const report of reportsOf(job.stderr)) {
       expect(report.missing.length).toBeGreaterThan(0);
       expect(report.missing).not.toContain(report.reporter);

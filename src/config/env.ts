@@ -15,6 +15,9 @@
  * | `SHOAL_RANK`, `SHOAL_SIZE` | unset | place this process by hand as process RANK of SIZE, winning over any launcher's variables (read by `readLauncherEnv()`, checked by `launch/placement.ts`) |
  * | `SHOAL_LOCAL_RANK`, `SHOAL_LOCAL_SIZE` | `SHOAL_RANK`, `SHOAL_SIZE` | with `SHOAL_RANK`: this process's rank among the job's processes on its node, and their number (default: every process on this node) |
  * | `SHOAL_NODE` | unset | with `SHOAL_RANK`: the index of this process's node |
+ * | `SHOAL_ROOT` | unset | the address where the job's rank 0 listens and every other process connects first: `ipc:///path` on one host, `tcp://host:port` across hosts (set by the launcher) |
+ * | `SHOAL_JOB_TOKEN` | unset (the launcher generates one) | the job's secret, at least 16 characters; every connection between the job's processes proves it (HMAC-SHA256 of a nonce; it never travels) |
+ * | `SHOAL_CONNECT_TIMEOUT_MS` | `30000` | how long a process waits for the others to connect when a multi-process job starts; then it fails, naming the ranks and addresses it could not reach |
  *
  * @module
  */
@@ -42,6 +45,12 @@ export interface ShoalConfig {
   readonly cores: number;
   /** Path of the NNG addon to load instead of the package's own build, or `undefined` for that build. */
   readonly nngAddon: string | undefined;
+  /** The address of the job's rank 0 (`SHOAL_ROOT`), or `undefined` when no launcher gave one. */
+  readonly root: string | undefined;
+  /** The job's secret token (`SHOAL_JOB_TOKEN`), or `undefined` when the launcher is to generate one. */
+  readonly jobToken: string | undefined;
+  /** How long a starting multi-process job waits for its processes to connect, in ms. */
+  readonly connectTimeoutMs: number;
 }
 
 /** The defaults of {@link ShoalConfig}. @internal */
@@ -55,7 +64,13 @@ export const kDefaultConfig: ShoalConfig = {
   arrayOps: "direct",
   cores: 1,
   nngAddon: undefined,
+  root: undefined,
+  jobToken: undefined,
+  connectTimeoutMs: 30_000,
 };
+
+/** The shortest `SHOAL_JOB_TOKEN` accepted, in characters (connectMesh checks the same bound). */
+const kMinJobTokenLength = 16;
 
 function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const raw = env[name];
@@ -74,6 +89,24 @@ function readChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, choi
     throw new ConfigError(`${name}: expected one of ${choices.join(", ")}, got ${JSON.stringify(raw)}; unset it to use the default ${fallback}`);
   }
   return raw as T;
+}
+
+function readRoot(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env["SHOAL_ROOT"];
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^(ipc:\/\/.+|tcp:\/\/.+:\d+)$/.test(raw)) {
+    throw new ConfigError(`SHOAL_ROOT: expected ipc:///path or tcp://host:port, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
+function readJobToken(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env["SHOAL_JOB_TOKEN"];
+  if (raw === undefined || raw === "") return undefined;
+  if (raw.length < kMinJobTokenLength) {
+    throw new ConfigError(`SHOAL_JOB_TOKEN: expected at least ${kMinJobTokenLength} characters, got ${raw.length}; use a random one, for example \`openssl rand -hex 32\`, or unset it to let the launcher generate one`);
+  }
+  return raw;
 }
 
 /**
@@ -99,6 +132,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
     arrayOps: readChoice(env, "SHOAL_ARRAY_OPS", ["direct", "am"] as const, kDefaultConfig.arrayOps),
     cores: availableParallelism(),
     nngAddon: env["SHOAL_NNG_ADDON"] === "" ? undefined : env["SHOAL_NNG_ADDON"],
+    root: readRoot(env),
+    jobToken: readJobToken(env),
+    connectTimeoutMs: readInteger(env, "SHOAL_CONNECT_TIMEOUT_MS", kDefaultConfig.connectTimeoutMs, 1),
   };
 }
 

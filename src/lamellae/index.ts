@@ -7,3 +7,5 @@ export { loadNng } from "./nng/binding.js";
 export type { NngBinding } from "./nng/binding.js";
 export { NngSocket, kDefaultNngSocketOptions } from "./nng/socket.js";
 export type { NngDialOptions, NngPipeEvent, NngSocketOptions } from "./nng/socket.js";
+export { connectMesh } from "./nng/mesh.js";
+export type { Mesh, MeshOptions } from "./nng/mesh.js";
