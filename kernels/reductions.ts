@@ -14,7 +14,14 @@
 import { RegistryError, ShoalTypeError } from "../src/errors.js";
 import type { AnyTypedArray, Dtype, DtypeInfo } from "../src/array/dtype.js";
 
-/** A number, or a bigint for 64-bit integer arrays. */
+/**
+ * A number, or a bigint for 64-bit integer arrays.
+ *
+ * @example
+ * ```ts
+ * const total: Scalar = await a.sum();
+ * ```
+ */
 export type Scalar = number | bigint;
 
 /** A reduction operator specialised for one dtype. @internal */
@@ -31,7 +38,15 @@ export interface ReductionKernel {
   scan(src: AnyTypedArray, srcStart: number, dst: AnyTypedArray, dstStart: number, n: number, carry: Scalar, exclusive: boolean): void;
 }
 
-/** How a user operator is defined: see {@link defineReduction}. */
+/**
+ * How a user operator is defined: see {@link defineReduction}.
+ *
+ * @example
+ * ```ts
+ * const definition: ReductionDefinition = { identity: () => 0, combine: (a, b) => Number(a) + Number(b) };
+ * const total = defineReduction("myTotal", definition);
+ * ```
+ */
 export interface ReductionDefinition {
   /** The value that changes nothing when combined (0 for a sum), for an array of dtype `dtype`. */
   identity(dtype: Dtype): Scalar;
@@ -39,7 +54,15 @@ export interface ReductionDefinition {
   combine(a: Scalar, b: Scalar): Scalar;
 }
 
-/** A reduction operator registered by name: pass it, or its name, to `array.reduce` and `array.scan`. */
+/**
+ * A reduction operator registered by name: pass it, or its name, to `array.reduce` and `array.scan`.
+ *
+ * @example
+ * ```ts
+ * import { max } from "shoal";
+ * const largest = await a.reduce(max); // the same as a.reduce("max")
+ * ```
+ */
 export interface Reduction {
   /** The name it was registered under. */
   readonly name: string;
@@ -211,29 +234,69 @@ function integerOnly(name: string, dtype: DtypeInfo): void {
   }
 }
 
-/** The sum of the elements. */
+/**
+ * The sum of the elements.
+ *
+ * @example
+ * ```ts
+ * import { sum } from "shoal";
+ * const value = await a.reduce(sum); // or a.reduce("sum")
+ * ```
+ */
 export const sum: Reduction = register("sum", (dtype) => dtype.kind === "bigint"
   ? bigKernel(0n, (a, x) => a + x, wrapperOf(dtype))
   : numberKernel(0, (a, x) => a + x, sumNumbers));
 
-/** The product of the elements (64-bit integers: wrapped to 64 bits at each step). */
+/**
+ * The product of the elements (64-bit integers: wrapped to 64 bits at each step).
+ *
+ * @example
+ * ```ts
+ * import { prod } from "shoal";
+ * const value = await a.reduce(prod); // or a.reduce("prod")
+ * ```
+ */
 export const prod: Reduction = register("prod", (dtype) => {
   if (dtype.kind !== "bigint") return numberKernel(1, (a, x) => a * x);
   const wrap = wrapperOf(dtype);
   return bigKernel(1n, (a, x) => wrap(a * x), wrap);
 });
 
-/** The smallest element (floats: like `Math.min`, NaN when any element is NaN). */
+/**
+ * The smallest element (floats: like `Math.min`, NaN when any element is NaN).
+ *
+ * @example
+ * ```ts
+ * import { min } from "shoal";
+ * const value = await a.reduce(min); // or a.reduce("min")
+ * ```
+ */
 export const min: Reduction = register("min", (dtype) => dtype.kind === "bigint"
   ? bigKernel(dtype.max as bigint, (a, x) => (x < a ? x : a), (v) => v)
   : numberKernel(dtype.max as number, Math.min));
 
-/** The largest element (floats: like `Math.max`). */
+/**
+ * The largest element (floats: like `Math.max`).
+ *
+ * @example
+ * ```ts
+ * import { max } from "shoal";
+ * const value = await a.reduce(max); // or a.reduce("max")
+ * ```
+ */
 export const max: Reduction = register("max", (dtype) => dtype.kind === "bigint"
   ? bigKernel(dtype.min as bigint, (a, x) => (x > a ? x : a), (v) => v)
   : numberKernel(dtype.min as number, Math.max));
 
-/** The bitwise AND of the elements (integer arrays). */
+/**
+ * The bitwise AND of the elements (integer arrays).
+ *
+ * @example
+ * ```ts
+ * import { bitAnd } from "shoal";
+ * const value = await a.reduce(bitAnd); // or a.reduce("bitAnd")
+ * ```
+ */
 export const bitAnd: Reduction = register("bitAnd", (dtype) => {
   integerOnly("bitAnd", dtype);
   if (dtype.kind === "bigint") return bigKernel(dtype.signed ? -1n : (dtype.max as bigint), (a, x) => a & x, (v) => v);
@@ -241,14 +304,30 @@ export const bitAnd: Reduction = register("bitAnd", (dtype) => {
   return dtype.name === "u32" ? numberKernel(ones, (a, x) => (a & x) >>> 0) : numberKernel(ones, (a, x) => a & x);
 });
 
-/** The bitwise OR of the elements (integer arrays). */
+/**
+ * The bitwise OR of the elements (integer arrays).
+ *
+ * @example
+ * ```ts
+ * import { bitOr } from "shoal";
+ * const value = await a.reduce(bitOr); // or a.reduce("bitOr")
+ * ```
+ */
 export const bitOr: Reduction = register("bitOr", (dtype) => {
   integerOnly("bitOr", dtype);
   if (dtype.kind === "bigint") return bigKernel(0n, (a, x) => a | x, (v) => v);
   return dtype.name === "u32" ? numberKernel(0, (a, x) => (a | x) >>> 0) : numberKernel(0, (a, x) => a | x);
 });
 
-/** The bitwise XOR of the elements (integer arrays). */
+/**
+ * The bitwise XOR of the elements (integer arrays).
+ *
+ * @example
+ * ```ts
+ * import { bitXor } from "shoal";
+ * const value = await a.reduce(bitXor); // or a.reduce("bitXor")
+ * ```
+ */
 export const bitXor: Reduction = register("bitXor", (dtype) => {
   integerOnly("bitXor", dtype);
   if (dtype.kind === "bigint") return bigKernel(0n, (a, x) => a ^ x, (v) => v);

@@ -5,7 +5,16 @@
  * @module
  */
 
-/** The stable codes of {@link ShoalError} and its subclasses. */
+/**
+ * The stable codes of {@link ShoalError} and its subclasses.
+ *
+ * @example
+ * ```ts
+ * try { await a.load(-1); } catch (error) {
+ *   if (error instanceof ShoalError && error.code === "ERR_SHOAL_RANGE") console.log(error.message);
+ * }
+ * ```
+ */
 export type ShoalErrorCode =
   | "ERR_SHOAL"
   | "ERR_SHOAL_RANGE"

@@ -40,7 +40,14 @@ interface Waiter {
   reject(reason: unknown): void;
 }
 
-/** What the engine has counted. */
+/**
+ * What the engine has counted.
+ *
+ * @example
+ * ```ts
+ * const { requestsSent, repliesReceived } = world.stats().engine;
+ * ```
+ */
 export interface EngineCounters {
   requestsSent: number;
   requestsHandled: number;

@@ -11,7 +11,14 @@
 import { RegistryError, StateError } from "../errors.js";
 import { fnv1a } from "../util/index.js";
 
-/** What a handler receives besides its argument. */
+/**
+ * What a handler receives besides its argument.
+ *
+ * @example
+ * ```ts
+ * const where = defineAm("where", (ctx: AmContext) => `PE ${ctx.pe} of ${ctx.numPes}, called by ${ctx.src}`);
+ * ```
+ */
 export interface AmContext {
   /** The PE running the handler. */
   readonly pe: number;
@@ -29,6 +36,11 @@ const kBrand = Symbol.for("shoal.Am");
 /**
  * A registered active message: a name, a handler, and (after `init()`) its wire id. Returned by
  * {@link defineAm}; pass it to `world.exec`, `world.execAll` and `world.send`.
+ *
+ * @example
+ * ```ts
+ * const double: Am<number, number> = defineAm("double", (_ctx, x: number) => 2 * x);
+ * ```
  */
 export interface Am<A = unknown, R = unknown> {
   /** The name it was registered under. */
@@ -44,6 +56,11 @@ export interface Am<A = unknown, R = unknown> {
 /**
  * A registered activity: an async function that `world.at(pe, activity, ...args)` runs on another
  * PE. Returned by {@link defineActivity}.
+ *
+ * @example
+ * ```ts
+ * const square: Activity<[number], number> = defineActivity("square", async (x: number) => x * x);
+ * ```
  */
 export interface Activity<A extends unknown[] = unknown[], R = unknown> {
   /** The name it was registered under. */

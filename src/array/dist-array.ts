@@ -24,43 +24,103 @@ import { createAm, fillAm, getAm, opAm, partial, partialAm, putAm, scanTotalAm, 
 import { Op, applyOp, isBitwise, type OpCode, type OpRun } from "./ops.js";
 import { ArrayState, forgetState, nextArrayId, registerState } from "./state.js";
 
-/** Options of `world.array`. */
+/**
+ * Options of `world.array`.
+ *
+ * @example
+ * ```ts
+ * const options: ArrayOptions = { dist: "cyclic" };
+ * const a = await world.array("u32", 1 << 20, options);
+ * ```
+ */
 export interface ArrayOptions {
   /** How elements are spread over the PEs (default `"block"`). */
   readonly dist?: Distribution;
 }
 
-/** Options of {@link DistArray.scan}. */
+/**
+ * Options of {@link DistArray.scan}.
+ *
+ * @example
+ * ```ts
+ * const starts = await counts.scan("sum", { exclusive: true });
+ * ```
+ */
 export interface ScanOptions {
   /** Element k is the reduction of the elements before k (the first is the identity). Default false. */
   readonly exclusive?: boolean;
 }
 
-/** Options of {@link DistArray.map}. */
+/**
+ * Options of {@link DistArray.map}.
+ *
+ * @example
+ * ```ts
+ * const asFloats = await ints.map((x) => x / 3, { dtype: "f64" });
+ * ```
+ */
 export interface MapOptions<E extends Dtype> {
   /** The dtype of the new array (default: the same as this one's). */
   readonly dtype?: E;
 }
 
-/** Options of {@link DistArray.toArrow}. */
+/**
+ * Options of {@link DistArray.toArrow}.
+ *
+ * @example
+ * ```ts
+ * const mine = await a.toArrow({ local: true });
+ * ```
+ */
 export interface ToArrowOptions {
   /** Only this PE's part, without a copy (default false: the whole array). */
   readonly local?: boolean;
 }
 
-/** Options of {@link DistArray.fromArrow}. */
+/**
+ * Options of {@link DistArray.fromArrow}.
+ *
+ * @example
+ * ```ts
+ * const a = await DistArray.fromArrow(vector, { world, dist: "block" });
+ * ```
+ */
 export interface FromArrowOptions extends ArrayOptions {
   /** The world (or team) the array is created on. */
   readonly world: Team;
 }
 
-/** A list of global indices: a plain array of numbers or a typed array. */
+/**
+ * A list of global indices: a plain array of numbers or a typed array.
+ *
+ * @example
+ * ```ts
+ * const indices: Indices = new Uint32Array([3, 1, 4]);
+ * await a.batchAdd(indices, 1);
+ * ```
+ */
 export type Indices = ArrayLike<number>;
 
-/** A list of element values: numbers (bigints for 64-bit dtypes), plain or typed. */
+/**
+ * A list of element values: numbers (bigints for 64-bit dtypes), plain or typed.
+ *
+ * @example
+ * ```ts
+ * const values: Values<"i64"> = [1n, 2n, 3n];
+ * await big.batchStore([0, 1, 2], values);
+ * ```
+ */
 export type Values<D extends Dtype> = ArrayLike<ElementOf<D>>;
 
-/** A reduction operator, or the name it was registered under. */
+/**
+ * A reduction operator, or the name it was registered under.
+ *
+ * @example
+ * ```ts
+ * const op: ReductionLike = "max"; // or the object defineReduction returned
+ * const largest = await a.reduce(op);
+ * ```
+ */
 export type ReductionLike = Reduction | string;
 
 const kDistributions: readonly string[] = ["block", "cyclic"];

@@ -5,19 +5,49 @@
  * @module
  */
 
-/** The element types of a {@link DistArray}. 64-bit integers are BigInts. */
+/**
+ * The element types of a {@link DistArray}. 64-bit integers are BigInts.
+ *
+ * @example
+ * ```ts
+ * const dtype: Dtype = "u32";
+ * const counts = await world.array(dtype, 1024);
+ * ```
+ */
 export type Dtype = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "f32" | "f64" | "i64" | "u64";
 
-/** The JavaScript type of one element: `bigint` for `i64` and `u64`, `number` otherwise. */
+/**
+ * The JavaScript type of one element: `bigint` for `i64` and `u64`, `number` otherwise.
+ *
+ * @example
+ * ```ts
+ * const one: ElementOf<"i64"> = 1n;
+ * const half: ElementOf<"f32"> = 0.5;
+ * ```
+ */
 export type ElementOf<D extends Dtype> = D extends "i64" | "u64" ? bigint : number;
 
-/** The typed array that holds elements of dtype `D`. */
+/**
+ * The typed array that holds elements of dtype `D`.
+ *
+ * @example
+ * ```ts
+ * const part: TypedArrayOf<"u64"> = (await world.array("u64", 8)).local; // a BigUint64Array
+ * ```
+ */
 export type TypedArrayOf<D extends Dtype> = {
   i8: Int8Array; u8: Uint8Array; i16: Int16Array; u16: Uint16Array; i32: Int32Array; u32: Uint32Array;
   f32: Float32Array; f64: Float64Array; i64: BigInt64Array; u64: BigUint64Array;
 }[D];
 
-/** Any typed array shoal arrays hold. */
+/**
+ * Any typed array shoal arrays hold.
+ *
+ * @example
+ * ```ts
+ * const parts: AnyTypedArray[] = [ints.local, floats.local];
+ * ```
+ */
 export type AnyTypedArray =
   | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
   | Float32Array | Float64Array | BigInt64Array | BigUint64Array;

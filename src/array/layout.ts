@@ -13,7 +13,15 @@
  * @module
  */
 
-/** How a {@link DistArray}'s elements are spread over the PEs. */
+/**
+ * How a {@link DistArray}'s elements are spread over the PEs.
+ *
+ * @example
+ * ```ts
+ * const dist: Distribution = "cyclic"; // element i lives on PE i % numPes
+ * const a = await world.array("f64", 100, { dist });
+ * ```
+ */
 export type Distribution = "block" | "cyclic";
 
 /** @internal */

@@ -25,7 +25,15 @@ import { availableParallelism } from "node:os";
 
 import { ConfigError } from "../errors.js";
 
-/** The runtime settings, resolved from the environment and defaults. */
+/**
+ * The runtime settings, resolved from the environment and defaults.
+ *
+ * @example
+ * ```ts
+ * const config: Readonly<ShoalConfig> = world.config;
+ * console.log(config.ringBytes, config.arrayOps);
+ * ```
+ */
 export interface ShoalConfig {
   /** Polling time of an idle PE before it sleeps, in microseconds. */
   readonly spinUs: number;

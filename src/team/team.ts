@@ -9,7 +9,15 @@ import { RegistryError, ShoalRangeError, ShoalTypeError, StateError, describeVal
 import type { ShoalConfig } from "../config/index.js";
 import type { TransportCounters } from "../lamellae/index.js";
 
-/** What `world.stats()` returns: counters of this PE. */
+/**
+ * What `world.stats()` returns: counters of this PE.
+ *
+ * @example
+ * ```ts
+ * const stats: WorldStats = world.stats();
+ * console.log(stats.engine.requestsSent, stats.transport.framesSent);
+ * ```
+ */
 export interface WorldStats {
   /** This PE. */
   readonly pe: number;
@@ -19,7 +27,15 @@ export interface WorldStats {
   readonly transport: Readonly<TransportCounters>;
 }
 
-/** The argument list of a call to an AM whose argument type is `A`: optional when `A` admits undefined. */
+/**
+ * The argument list of a call to an AM whose argument type is `A`: optional when `A` admits undefined.
+ *
+ * @example
+ * ```ts
+ * const ping = defineAm("ping", (_ctx, _arg: undefined) => "pong");
+ * await world.exec(1, ping); // AmArgs<undefined> is [arg?: undefined]
+ * ```
+ */
 export type AmArgs<A> = undefined extends A ? [arg?: A] : [arg: A];
 
 /** @internal What `init` hands the team: the pieces it wires together. */

@@ -59,7 +59,14 @@ export type AbortReason = () => string;
 /** Callback that receives one frame: `bytes[0..length)`, valid only during the call. */
 export type FrameHandler = (bytes: Uint8Array, length: number) => void;
 
-/** Counters of what this PE's transport moved. */
+/**
+ * Counters of what this PE's transport moved.
+ *
+ * @example
+ * ```ts
+ * const { framesSent, bytesSent } = world.stats().transport;
+ * ```
+ */
 export interface TransportCounters {
   framesSent: number;
   bytesSent: number;
