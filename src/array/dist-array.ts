@@ -1396,13 +1396,26 @@ export class DistArray<D extends Dtype = Dtype> {
   ): Promise<unknown> {
     const layout = this.#layout;
     const pes = layout.numPes;
+    // First pass: each element's owner and its index in the owner's part (one division each).
     const owners = new Uint32Array(n);
+    const localIndices = new Uint32Array(n);
     const counts = new Uint32Array(pes);
+    const offsets = layout.offsets;
     for (let k = 0; k < n; k++) {
-      const owner = layout.ownerOf(indexList === undefined ? single : indexList[k]!);
+      const i = indexList === undefined ? single : indexList[k]!;
+      let owner: number;
+      if (layout.isBlock) {
+        owner = layout.ownerOf(i);
+        localIndices[k] = i - offsets[owner]!;
+      } else {
+        const q = (i / pes) >>> 0; // indices are below 2^32
+        owner = i - q * pes;
+        localIndices[k] = q;
+      }
       owners[k] = owner;
       counts[owner]!++;
     }
+    // Second pass: one group per owner, in input order; `orders` only when results come back.
     const locals: Uint32Array[] = [];
     const orders: Uint32Array[] = [];
     const groupValues: (AnyTypedArray | undefined)[] = [];
@@ -1410,7 +1423,7 @@ export class DistArray<D extends Dtype = Dtype> {
     for (let pe = 0; pe < pes; pe++) {
       const c = counts[pe]!;
       locals.push(new Uint32Array(c));
-      orders.push(new Uint32Array(c));
+      orders.push(fetch ? new Uint32Array(c) : kNoOrder);
       groupValues.push(operands === undefined || c === 0 ? undefined : new (operands.constructor as typeof Float64Array)(c));
       groupExpected.push(expectedValues === undefined || c === 0 ? undefined : new (expectedValues.constructor as typeof Float64Array)(c));
     }
@@ -1418,8 +1431,8 @@ export class DistArray<D extends Dtype = Dtype> {
     for (let k = 0; k < n; k++) {
       const owner = owners[k]!;
       const j = cursor[owner]!++;
-      locals[owner]![j] = layout.localIndex(indexList === undefined ? single : indexList[k]!);
-      orders[owner]![j] = k;
+      locals[owner]![j] = localIndices[k]!;
+      if (fetch) orders[owner]![j] = k;
       if (operands !== undefined) groupValues[owner]![j] = operands[k]!;
       if (expectedValues !== undefined) groupExpected[owner]![j] = expectedValues[k]!;
     }
@@ -1450,6 +1463,7 @@ export class DistArray<D extends Dtype = Dtype> {
 }
 
 const kOnePosition = kRun.positions;
+const kNoOrder = new Uint32Array(0);
 
 function reductionOf(op: unknown, what: string): Reduction {
   if (typeof op === "string") return reductionNamed(op, what);
