@@ -10,17 +10,10 @@ import {
 } from "./fixtures/array-views-plan.js";
 import { casesFor, encode, encodeAll, kArrayOf, kDistributions, kDtypeNames, type WholeCase } from "./fixtures/array-whole-plan.js";
 import { kPeCounts, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { ownedIndices } from "./helpers/layout-oracle.js";
 
 type JobRecord = Record<string, unknown>;
 
-/** The global indices PE `pe` owns, in the order of its part. */
-function ownedIndices(length: number, pes: number, dist: Distribution, pe: number): number[] {
-  if (dist === "cyclic") return Array.from({ length }, (_, i) => i).filter((i) => i % pes === pe);
-  const base = Math.floor(length / pes);
-  const extra = length % pes;
-  const start = pe * base + Math.min(pe, extra);
-  return Array.from({ length: base + (pe < extra ? 1 : 0) }, (_, k) => start + k);
-}
 
 /** `values` at the indices PE `pe` owns, in the order of its part. */
 const partOf = (values: readonly Scalar[], pes: number, dist: Distribution, pe: number): Scalar[] =>

@@ -3,26 +3,19 @@
 // oracles. One job per PE count (and per SHOAL_ARRAY_OPS mode) runs every case
 // (test/fixtures/array-whole.ts); each `it` reads its records.
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Distribution, Dtype, Scalar } from "shoal";
+import type { Dtype, Scalar } from "shoal";
 
 import {
   afterPuts, bitsOf, builtinsOf, casesFor, decode, encode, encodeAll, getRangesOf, isBig, isFloat, isSigned, kMapTarget, kOutSlack,
   kUnknownReduction, kUserReductions, mapSame, mapToTarget, outSentinel, putPlanOf, scansOf, storedAs, typedOf, type WholeCase,
 } from "./fixtures/array-whole-plan.js";
 import { kPeCounts, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { ownedIndices } from "./helpers/layout-oracle.js";
 
 type JobRecord = Record<string, unknown>;
 
 // ------------------------------------------------------------------------------------- oracles
 
-/** The global indices PE `pe` owns, in the order of its part. */
-function ownedIndices(length: number, pes: number, dist: Distribution, pe: number): number[] {
-  if (dist === "cyclic") return Array.from({ length }, (_, i) => i).filter((i) => i % pes === pe);
-  const base = Math.floor(length / pes);
-  const extra = length % pes;
-  const start = pe * base + Math.min(pe, extra);
-  return Array.from({ length: base + (pe < extra ? 1 : 0) }, (_, k) => start + k);
-}
 
 function largestOf(dtype: Dtype): Scalar {
   if (isFloat(dtype)) return Infinity;

@@ -622,7 +622,9 @@ class MeshConnection implements Mesh {
       for (let rank = 1; rank < this.size; rank++) if (this.#pipeOf[rank] === undefined || !this.#addressed.has(rank)) silent.push(rank);
       return `rank 0 (root at ${this.#addresses[0] || this.#options.root}): rank${silent.length === 1 ? "" : "s"} ${silent.join(", ")} of ${this.size} never said hello ${within}${refused}`;
     }
-    if (!this.#table) return `rank ${this.rank}: no address table from root at ${this.#options.root} ${within}: ${this.#pipeOf[0] === undefined ? "root did not answer" : "root still waits for other ranks"}${refused}`;
+    // Not connected to root is the same failure whether the dial or this timer noticed it first.
+    if (this.#pipeOf[0] === undefined) return `rank ${this.rank}: cannot reach rank 0 (root) at ${this.#options.root} ${within}: root did not answer${refused}`;
+    if (!this.#table) return `rank ${this.rank}: no address table from rank 0 (root) at ${this.#options.root} ${within}: root still waits for other ranks${refused}`;
     const missing = [];
     for (let rank = 1; rank < this.size; rank++) {
       if (rank !== this.rank && this.#pipeOf[rank] === undefined) missing.push(rank < this.rank ? `rank ${rank} at ${this.#addresses[rank]} (dialed)` : `rank ${rank} (should dial ${this.#addresses[this.rank]})`);
