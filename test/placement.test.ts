@@ -4,7 +4,7 @@
 // describe them, since Slurm cannot be installed here (it needs a controller and a node daemon).
 // The launcher tests then run `shoal exec` under the real mpirun (and MPICH's mpiexec.hydra where
 // it is installed).
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 
@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { readLauncherEnv } from "../src/config/index.js";
 import { ConfigError } from "../src/errors.js";
 import { parseSlurmCounts, readPlacement, type Placement } from "../src/launch/placement.js";
-import { cli, repoRoot } from "./helpers/job.js";
+import { cli, runCommand, type JobResult } from "./helpers/job.js";
 
 type Env = Record<string, string>;
 
@@ -300,44 +300,17 @@ describe("readLauncherEnv", () => {
 // ---------------------------------------------------------------------------------------------
 // Real launchers.
 
-interface LaunchResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** The stdout lines that parse as JSON objects. */
-  records: Record<string, unknown>[];
-}
-
 /** The launcher variables of this test's own environment, which the launched processes must not inherit. */
 const kInherited = /^(SHOAL_(RANK|SIZE|LOCAL_RANK|LOCAL_SIZE|NODE)|OMPI_COMM_WORLD_\w+|PMIX_\w+|PMI_\w+|MPI_LOCAL\w+|SLURM_\w+)$/;
 
 /** Runs `launcher launcherArgs... node cli.js shoalArgs...` and collects what it printed. */
-function launch(launcher: string, launcherArgs: readonly string[], shoalArgs: readonly string[]): Promise<LaunchResult> {
+function launch(launcher: string, launcherArgs: readonly string[], shoalArgs: readonly string[]): Promise<JobResult> {
   const env: Env = {};
   for (const [name, value] of Object.entries(process.env)) if (value !== undefined && !kInherited.test(name)) env[name] = value;
   // Open MPI refuses to run as root without both of these (containers and CI run as root).
   env["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
   env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
-  return new Promise((resolve, reject) => {
-    const child = spawn(launcher, [...launcherArgs, process.execPath, cli, ...shoalArgs], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${launcher} ${launcherArgs.join(" ")} did not finish within 45 s\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, 45_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      const records = stdout
-        .split("\n")
-        .filter((line) => line.startsWith("{"))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
-      resolve({ code, stdout, stderr, records });
-    });
-  });
+  return runCommand(launcher, [...launcherArgs, process.execPath, cli, ...shoalArgs], { env, inheritEnv: false });
 }
 
 /** The version line of `command --version`, or undefined when it cannot be run. */

@@ -37,11 +37,19 @@ export function runJob(pes: number, fixture: string, options: JobOptions = {}): 
 
 /** Runs the `shoal` CLI with `args`. */
 export function runCli(args: readonly string[], options: JobOptions = {}): Promise<JobResult> {
+  return runCommand(process.execPath, [cli, ...args], options);
+}
+
+/**
+ * Runs `command args...` from the repository's root and collects what it printed. Its environment
+ * is this process's with `options.env` on top, or exactly `options.env` with `inheritEnv: false`.
+ */
+export function runCommand(command: string, args: readonly string[], options: JobOptions & { inheritEnv?: boolean } = {}): Promise<JobResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
+    const child = spawn(command, args, {
       cwd: repoRoot,
-      env: { ...process.env, ...options.env },
+      env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -50,7 +58,7 @@ export function runCli(args: readonly string[], options: JobOptions = {}): Promi
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`shoal ${args.join(" ")} did not finish within ${options.timeoutMs ?? 45_000} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(new Error(`${command} ${args.join(" ")} did not finish within ${options.timeoutMs ?? 45_000} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, options.timeoutMs ?? 45_000);
     child.on("error", reject);
     child.on("close", (code) => {
