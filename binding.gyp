@@ -7,7 +7,10 @@
       "sources": ["native/nng/shoal_nng.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_c": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lnng"]
+      "libraries": ["-lnng"],
+      # Never unloaded: when the last thread that loaded the addon (an IO worker) exits, Node
+      # dlcloses it, which would unmap libnng while NNG's own threads still run in it.
+      "ldflags": ["-Wl,-z,nodelete"]
     }
   ]
 }

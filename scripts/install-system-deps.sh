@@ -3,6 +3,7 @@
 # are missing:
 #   libnng-dev                   NNG (nng.h and libnng.so), which the native addon is built against
 #   openmpi-bin, libopenmpi-dev  Open MPI's mpirun, for the launcher tests
+#   iproute2                     ip netns, for the tests that run two hosts as network namespaces
 # The single-process runtime needs none of them.
 #
 # On Debian or Ubuntu as root it runs apt-get (with `apt-get update` first only when something is
@@ -12,7 +13,7 @@
 #   bash scripts/install-system-deps.sh            (npm test runs it first: the `pretest` script)
 set -euo pipefail
 
-packages=(libnng-dev openmpi-bin libopenmpi-dev)
+packages=(libnng-dev openmpi-bin libopenmpi-dev iproute2)
 
 say() { printf 'shoal: %s\n' "$*"; }
 

@@ -1,9 +1,10 @@
 // Bad input is refused on the calling PE with a typed error (a ShoalError subclass with a stable
 // code and a message saying what was expected and what came), before anything is sent; the PE
-// keeps working afterwards. One job per PE count runs every check (test/fixtures/am-bad-input.ts).
+// keeps working afterwards. One job per shape runs every check (test/fixtures/am-bad-input.ts): 1
+// and 3 PEs in one process, and every shape of several processes.
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 interface Refusal {
   /** The class the error must be an instance of (besides ShoalError). */
@@ -76,51 +77,55 @@ function expectRefusal(record: Record<string, unknown> | undefined, refusal: Ref
   for (const fragment of refusal.says(pes)) expect(record!["message"]).toContain(fragment);
 }
 
-describe.each([1, 3])("bad input on %i PEs", (pes) => {
-  let job: JobResult;
-  let refusals: Record<string, unknown>[];
-  beforeAll(async () => {
-    job = await runJob(pes, "am-bad-input.ts");
-    refusals = recordsOf(job, "refused");
-  });
+const kBadInputShapes = kShapes.filter((shape) => shape.procs > 1 || [1, 3].includes(shape.pes));
 
-  /** The records of `check`, one per PE. */
-  function recordsFor(check: string): Record<string, unknown>[] {
-    const records = refusals.filter((r) => r["check"] === check);
-    expect(records.map((r) => r["pe"]), `one record per PE for "${check}"`).toEqual([...Array(pes).keys()]);
-    return records;
-  }
-
-  it("runs to completion: exit code 0 and nothing on stderr", () => {
-    expect(job.stderr).toBe("");
-    expect(job.code).toBe(0);
-  });
-
-  for (const [check, refusal] of Object.entries(kDefinitionChecks)) {
-    it(`refuses ${check} with ${refusal.error} (${refusal.code})`, () => {
-      for (const record of recordsFor(check)) expectRefusal(record, refusal, pes);
+for (const { pes, procs, name } of kBadInputShapes) {
+  describe(`bad input on ${name}`, () => {
+    let job: JobResult;
+    let refusals: Record<string, unknown>[];
+    beforeAll(async () => {
+      job = await runJob(pes, "am-bad-input.ts", { procs });
+      refusals = recordsOf(job, "refused");
     });
-  }
 
-  kCallChecks.forEach(([check, refusal], index) => {
-    it(`refuses ${check} with ${refusal.error} (${refusal.code}), sends nothing of it, and the next exec succeeds`, () => {
-      for (const record of recordsFor(check)) {
-        expectRefusal(record, refusal, pes);
-        // Two valid touches per check so far reached the destination, and nothing else.
-        expect(record["after"]).toBe(2 * (index + 1));
+    /** The records of `check`, one per PE. */
+    function recordsFor(check: string): Record<string, unknown>[] {
+      const records = refusals.filter((r) => r["check"] === check);
+      expect(records.map((r) => r["pe"]), `one record per PE for "${check}"`).toEqual([...Array(pes).keys()]);
+      return records;
+    }
+
+    it("runs to completion: exit code 0 and nothing on stderr", () => {
+      expect(job.stderr).toBe("");
+      expect(job.code).toBe(0);
+    });
+
+    for (const [check, refusal] of Object.entries(kDefinitionChecks)) {
+      it(`refuses ${check} with ${refusal.error} (${refusal.code})`, () => {
+        for (const record of recordsFor(check)) expectRefusal(record, refusal, pes);
+      });
+    }
+
+    kCallChecks.forEach(([check, refusal], index) => {
+      it(`refuses ${check} with ${refusal.error} (${refusal.code}), sends nothing of it, and the next exec succeeds`, () => {
+        for (const record of recordsFor(check)) {
+          expectRefusal(record, refusal, pes);
+          // Two valid touches per check so far reached the destination, and nothing else.
+          expect(record["after"]).toBe(2 * (index + 1));
+        }
+      });
+    });
+
+    it("ships no large argument of a refused activity call: the next call's large argument is the one that arrives", () => {
+      for (const record of recordsFor("at with a large typed array then a function")) {
+        expectRefusal(record, encode("function"), pes);
+        expect(record["afterAt"]).toEqual([["Float64Array", 10_000, 222], "ok"]);
       }
     });
-  });
 
-  it("ships no large argument of a refused activity call: the next call's large argument is the one that arrives", () => {
-    for (const record of recordsFor("at with a large typed array then a function")) {
-      expectRefusal(record, encode("function"), pes);
-      expect(record["afterAt"]).toEqual([["Float64Array", 10_000, 222], "ok"]);
-    }
+    it("delivers exactly the valid messages: every PE handled two touches per refused call", () => {
+      const touched = recordsOf(job, "touched");
+      expect(touched.map((r) => r["touched"])).toEqual([...Array(pes)].map(() => 2 * kCallChecks.length));
+    });
   });
-
-  it("delivers exactly the valid messages: every PE handled two touches per refused call", () => {
-    const touched = recordsOf(job, "touched");
-    expect(touched.map((r) => r["touched"])).toEqual([...Array(pes)].map(() => 2 * kCallChecks.length));
-  });
-});
+}

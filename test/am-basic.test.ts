@@ -6,14 +6,14 @@ import {
   addValue, kBarrierRounds, kConcurrentExecs, kOrderedPerPair, kSendsPerPair, kWaitAllPerPair, mixValue,
 } from "./fixtures/am-basic-plan.js";
 import { foldChecksum, mulberry32, randomInt } from "./fixtures/am-random.js";
-import { kPeCounts, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 const range = (n: number) => [...Array(n).keys()];
 
-describe.each(kPeCounts)("active messages on %i PEs", (pes) => {
+describe.each(kShapes)("active messages on $name", ({ pes, procs }) => {
   let job: JobResult;
   beforeAll(async () => {
-    job = await runJob(pes, "am-basic.ts");
+    job = await runJob(pes, "am-basic.ts", { procs });
   });
 
   const perPe = (kind: string): Record<string, unknown>[] => onePerPe(job, kind, pes);
@@ -103,9 +103,9 @@ describe.each(kPeCounts)("active messages on %i PEs", (pes) => {
 // message aggregated with the giant one (objects and arrays holding strings) must decode from it,
 // in send order.
 describe("active messages whose frames travel by reference", () => {
-  it("keeps send order when one message per pair makes its frame larger than a ring record", async () => {
+  it.each([1, 3])("keeps send order when one message per pair makes its frame larger than a ring record (3 PEs in %i processes)", async (procs) => {
     const pes = 3;
-    const job = await runJob(pes, "am-basic.ts", { args: ["giant"] });
+    const job = await runJob(pes, "am-basic.ts", { procs, args: ["giant"] });
     expect(job.stderr).toBe("");
     expect(job.code).toBe(0);
     const records = recordsOf(job, "order");

@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { atInputs, largeInput, sumOf } from "./fixtures/apgas-data.js";
-import { kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 /** The records of `kind`, ordered by (pe, to). */
 function byPair(result: JobResult, kind: string): Record<string, unknown>[] {
@@ -17,11 +17,11 @@ function allPairs(pes: number): [number, number][] {
   return pairs;
 }
 
-for (const pes of kPeCounts) {
-  describe(`world.at on ${pes} PE${pes === 1 ? "" : "s"}`, () => {
+for (const { pes, procs, name } of kShapes) {
+  describe(`world.at on ${name}`, () => {
     let result: JobResult;
     beforeAll(async () => {
-      result = await runJob(pes, "apgas-at.ts");
+      result = await runJob(pes, "apgas-at.ts", { procs });
     });
 
     it("ends with exit code 0 and nothing on stderr", () => {
@@ -93,11 +93,11 @@ for (const pes of kPeCounts) {
 }
 
 describe("world.at, right after init and with large arguments", () => {
-  for (const pes of kPeCounts) {
+  for (const { pes, procs, name } of kShapes) {
     // No barrier after init(): activities arrive while the other PEs are just leaving init(), and
     // must run only once the program's `const world = await init()` has completed.
-    it(`runs an activity that uses the module's world when it arrives right after init(), on ${pes} PE${pes === 1 ? "" : "s"}`, async () => {
-      const result = await runJob(pes, "apgas-early.ts");
+    it(`runs an activity that uses the module's world when it arrives right after init(), on ${name}`, async () => {
+      const result = await runJob(pes, "apgas-early.ts", { procs });
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
       const pe = [...Array(pes).keys()];
@@ -105,11 +105,11 @@ describe("world.at, right after init and with large arguments", () => {
     });
   }
 
-  for (const pes of [1, 2, 3]) {
+  for (const { pes, procs, name } of kShapes.filter((shape) => shape.procs > 1 || shape.pes <= 3)) {
     // The string makes the frame larger than a ring record, so it travels by reference together
     // with the typed array's own payload; to its own PE the frame is larger than the scratch buffer.
-    it(`passes a large typed array and a 600 kB string to an activity on another PE and on its own, on ${pes} PE${pes === 1 ? "" : "s"}`, async () => {
-      const result = await runJob(pes, "apgas-large-args.ts");
+    it(`passes a large typed array and a 600 kB string to an activity on another PE and on its own, on ${name}`, async () => {
+      const result = await runJob(pes, "apgas-large-args.ts", { procs });
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
       const expected = { length: 10_000, sum: (10_000 * 9_999) / 2, chars: 600_000 };

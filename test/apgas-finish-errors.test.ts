@@ -3,10 +3,10 @@
 // only once everything else inside it has completed.
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
-for (const pes of kPeCounts) {
-  describe(`world.finish failures on ${pes} PE${pes === 1 ? "" : "s"}`, () => {
+for (const { pes, procs, name } of kShapes) {
+  describe(`world.finish failures on ${name}`, () => {
     let result: JobResult;
     const record = (kind: string, pe: number): Record<string, unknown> => {
       const found = recordsOf(result, kind).find((r) => r["pe"] === pe);
@@ -26,7 +26,7 @@ for (const pes of kPeCounts) {
     };
 
     beforeAll(async () => {
-      result = await runJob(pes, "apgas-finish-errors.ts");
+      result = await runJob(pes, "apgas-finish-errors.ts", { procs });
     });
 
     it("ends with exit code 0 and nothing on stderr (no unhandled rejection of un-awaited handles)", () => {

@@ -3,7 +3,7 @@
 // computed here by walking the same spawn tree.
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 /**
  * The counts tree(depth, fanout) started on PE `start` leaves on each PE (see the fixture):
@@ -23,8 +23,8 @@ function addTree(into: number[], start: number, depth: number, fanout: number): 
 
 const zeros = (n: number): number[] => new Array<number>(n).fill(0);
 
-for (const pes of kPeCounts) {
-  describe(`world.finish on ${pes} PE${pes === 1 ? "" : "s"}`, () => {
+for (const { pes, procs, name } of kShapes) {
+  describe(`world.finish on ${name}`, () => {
     let result: JobResult;
     const record = (kind: string, pe: number): Record<string, unknown> => {
       const found = recordsOf(result, kind).find((r) => r["pe"] === pe);
@@ -36,7 +36,7 @@ for (const pes of kPeCounts) {
     };
 
     beforeAll(async () => {
-      result = await runJob(pes, "apgas-finish.ts");
+      result = await runJob(pes, "apgas-finish.ts", { procs });
     });
 
     it("ends with exit code 0 and nothing on stderr", () => {

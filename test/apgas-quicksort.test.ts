@@ -1,11 +1,11 @@
 // examples/05-quicksort.ts: Crayfish's parallel quicksort with world.at and world.finish sorts
-// correctly on every PE count. The oracle is computed here: the same seeded generator, sorted with
+// correctly on every job shape. The oracle is computed here: the same seeded generator, sorted with
 // Array.prototype.sort.
 import { fileURLToPath } from "node:url";
 
 import { describe, expect, it } from "vitest";
 
-import { kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 const example = fileURLToPath(new URL("../examples/05-quicksort.ts", import.meta.url));
 
@@ -39,10 +39,10 @@ interface SortCase {
   values: boolean;
 }
 
-function sortJob(pes: number, c: SortCase): Promise<JobResult> {
+function sortJob(pes: number, procs: number, c: SortCase): Promise<JobResult> {
   const args = ["--n", String(c.n), "--seed", String(c.seed), "--cutoff", String(c.cutoff), "--max", String(c.max), "--json"];
   if (c.values) args.push("--values");
-  return runJob(pes, example, { args });
+  return runJob(pes, example, { procs, args });
 }
 
 function expectSorted(result: JobResult, pes: number, c: SortCase): void {
@@ -59,15 +59,15 @@ function expectSorted(result: JobResult, pes: number, c: SortCase): void {
 }
 
 describe("examples/05-quicksort.ts", () => {
-  for (const pes of kPeCounts) {
-    it(`sorts 100000 seeded int32 values on ${pes} PE${pes === 1 ? "" : "s"} (length and checksum match the oracle)`, async () => {
+  for (const { pes, procs, name } of kShapes) {
+    it(`sorts 100000 seeded int32 values on ${name} (length and checksum match the oracle)`, async () => {
       const c: SortCase = { n: 100_000, seed: 1, cutoff: 4096, max: 0, values: false };
-      expectSorted(await sortJob(pes, c), pes, c);
+      expectSorted(await sortJob(pes, procs, c), pes, c);
     });
 
-    it(`sorts 1009 values with many duplicates down to single elements on ${pes} PE${pes === 1 ? "" : "s"}`, async () => {
+    it(`sorts 1009 values with many duplicates down to single elements on ${name}`, async () => {
       const c: SortCase = { n: 1009, seed: 7, cutoff: 1, max: 50, values: true };
-      expectSorted(await sortJob(pes, c), pes, c);
+      expectSorted(await sortJob(pes, procs, c), pes, c);
     });
   }
 
@@ -75,7 +75,7 @@ describe("examples/05-quicksort.ts", () => {
   for (const n of [0, 1, 2, 7]) {
     it(`sorts ${n} value${n === 1 ? "" : "s"} on 8 PEs`, async () => {
       const c: SortCase = { n, seed: 11 + n, cutoff: 1, max: 0, values: true };
-      expectSorted(await sortJob(8, c), 8, c);
+      expectSorted(await sortJob(8, 1, c), 8, c);
     });
   }
 });

@@ -19,6 +19,7 @@ const kSmall: Record<string, string[]> = {
   ig: ["--table", "4096", "--reads", "20000", "--batch", "1000", "--reps", "2"],
   "nng-pingpong": ["--reps", "1", "--iters", "100", "--count", "2000", "--mib", "4"],
   "put-get": ["--mib", "4", "--reps", "2"],
+  procs: ["--procs", "2", "--reps", "2", "--iters", "200", "--table", "4096", "--updates", "20000", "--batch", "1000", "--mib", "4"],
   randperm: ["--n", "20000", "--batch", "4096", "--reps", "2"],
   sum: ["--mib", "8", "--reps", "2"],
 };
@@ -73,5 +74,29 @@ describe("shoal bench", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("3 PEs");
     expect(result.stdout).toMatch(/^check: ok: /m);
+  });
+
+  it("runs procs on 2 PEs in 2 processes and prints each figure next to its baseline, with the ratio and 3 check lines", async () => {
+    const result = await runCli(["bench", "procs", "--pes", "2", ...kSmall["procs"]!], { timeoutMs: 50_000 });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const rows = result.stdout.split("\n").filter((line) => line.startsWith("procs "));
+    expect(rows).toHaveLength(6);
+    expect(rows[0]).toContain("exec round trip");
+    expect(rows[0]).toContain("(shoal / NNG)");
+    expect(rows[1]).toContain("baseline: raw NNG round trip");
+    expect(rows[2]).toContain("batchAdd");
+    expect(rows[3]).toContain("baseline: 1 thread, Atomics.add");
+    expect(rows[4]).toContain("put");
+    expect(rows[4]).toContain("(shoal / NNG)");
+    expect(rows[5]).toContain("baseline: raw NNG");
+    expect(result.stdout.match(/^check: ok: /gm)).toHaveLength(3);
+  });
+
+  it("refuses to run procs unless it has 2 PEs in 2 processes, and says how to run it", async () => {
+    const result = await runCli(["bench", "procs", "--pes", "2", "--reps", "1"], { timeoutMs: 50_000 });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("expected 2 PEs in 2 processes");
+    expect(result.stderr).toContain("shoal bench procs --pes 2 --procs 2");
   });
 });

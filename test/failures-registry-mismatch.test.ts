@@ -7,38 +7,43 @@ import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
-describe.each([2, 4])("PEs that register different active messages, on %i PEs", (pes) => {
-  let scratch: string;
-  let job: JobResult;
-  beforeAll(async () => {
-    scratch = mkdtempSync(join(tmpdir(), "shoal-registry-"));
-    job = await runJob(pes, "fail-registry-mismatch.ts", { args: [join(scratch, "claim")] });
-  });
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+/** 2 and 4 PEs in one process, and every shape of several processes. */
+const kMismatchShapes = kShapes.filter((shape) => shape.procs > 1 || [2, 4].includes(shape.pes));
 
-  it("end the job within seconds with exit code 1 and a message saying the PEs registered different sets", () => {
-    expect(job.code).toBe(1);
-    expect(job.elapsedMs).toBeLessThan(15_000);
-    expect(job.stderr).toContain("RegistryError");
-    expect(job.stderr).toContain("registered a different set");
-    expect(job.stderr).toContain("call defineAm and defineActivity at module top level, unconditionally");
-  });
+for (const { pes, procs, name } of kMismatchShapes) {
+  describe(`PEs that register different active messages, on ${name}`, () => {
+    let scratch: string;
+    let job: JobResult;
+    beforeAll(async () => {
+      scratch = mkdtempSync(join(tmpdir(), "shoal-registry-"));
+      job = await runJob(pes, "fail-registry-mismatch.ts", { procs, args: [join(scratch, "claim")] });
+    });
+    afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it("see init() reject on every PE (one PE defined the extra AM)", () => {
-    const inits = recordsOf(job, "init");
-    expect(inits).toHaveLength(pes);
-    expect(inits.filter((r) => r["resolved"] !== false)).toEqual([]);
-    expect(inits.filter((r) => r["first"] === true)).toHaveLength(1);
-  });
+    it("end the job within seconds with exit code 1 and a message saying the PEs registered different sets", () => {
+      expect(job.code).toBe(1);
+      expect(job.elapsedMs).toBeLessThan(15_000);
+      expect(job.stderr).toContain("RegistryError");
+      expect(job.stderr).toContain("registered a different set");
+      expect(job.stderr).toContain("call defineAm and defineActivity at module top level, unconditionally");
+    });
 
-  // init()'s barrier completes before any PE checks the registry hashes, so a PE that wakes from
-  // it after another PE already threw (and the job is aborting) still finds the mismatch itself.
-  it("see init() reject with a RegistryError on every PE", () => {
-    for (const record of recordsOf(job, "init")) {
-      expect(record).toMatchObject({ resolved: false, name: "RegistryError", code: "ERR_SHOAL_REGISTRY", isRegistryError: true });
-      expect(record["message"]).toContain("registered a different set");
-    }
+    it("see init() reject on every PE (one PE defined the extra AM)", () => {
+      const inits = recordsOf(job, "init");
+      expect(inits).toHaveLength(pes);
+      expect(inits.filter((r) => r["resolved"] !== false)).toEqual([]);
+      expect(inits.filter((r) => r["first"] === true)).toHaveLength(1);
+    });
+
+    // init()'s barrier completes before any PE checks the registry hashes, so a PE that wakes from
+    // it after another PE already threw (and the job is aborting) still finds the mismatch itself.
+    it("see init() reject with a RegistryError on every PE", () => {
+      for (const record of recordsOf(job, "init")) {
+        expect(record).toMatchObject({ resolved: false, name: "RegistryError", code: "ERR_SHOAL_REGISTRY", isRegistryError: true });
+        expect(record["message"]).toContain("registered a different set");
+      }
+    });
   });
-});
+}

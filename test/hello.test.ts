@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 
-import { kPeCounts, recordsOf, runJob } from "./helpers/job.js";
+import { kShapes, recordsOf, runJob } from "./helpers/job.js";
 
 describe("shoal run", () => {
-  for (const pes of kPeCounts) {
-    it(`gives each of ${pes} PEs one reply per PE, in PE order`, async () => {
-      const result = await runJob(pes, "hello.ts");
+  for (const { pes, procs, name } of kShapes) {
+    it(`gives each PE one reply per PE, in PE order, on ${name}`, async () => {
+      const result = await runJob(pes, "hello.ts", { procs });
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
       const hellos = recordsOf(result, "hello");

@@ -2,11 +2,15 @@
  * `DistArray`: a typed array spread over the PEs of a team, with atomic element and batch
  * operations, range copies, reductions, scans, and views.
  *
- * Where an operation runs: the parts of the PEs of one process lie in one shared buffer, so an
- * operation on any of them is applied by the calling PE itself, with `Atomics`, without waking
- * the owner (`SHOAL_ARRAY_OPS=direct`, the default). Otherwise (`SHOAL_ARRAY_OPS=am`, and between
- * processes) a batch is split by owner and sent as one message per owner, indices and values as
- * typed arrays, and the owner applies it.
+ * Where an operation runs: each process has its own buffer of the array, shared by its PEs (worker
+ * threads), and holding their parts; the parts of other processes' PEs are not in it. A part is
+ * *near* when the calling PE can reach it in that buffer: its own part, and with
+ * `SHOAL_ARRAY_OPS=direct` (the default) the part of any PE of its process. An operation on a near
+ * part is applied by the calling PE itself, with `Atomics`, without waking the owner. An operation
+ * on a far part (another process's PE, or any other PE with `SHOAL_ARRAY_OPS=am`) goes to the
+ * owner as an active message: a batch is split by owner and sent as one message per owner,
+ * indices and values as typed arrays, and the owner applies it. In a one-process job with direct
+ * operations every part is near, and operations skip the split by owner altogether.
  *
  * @module
  */
@@ -20,7 +24,7 @@ import { article, checkIndex, checkRange, checkValue, checkValues, gather, isLis
 import { kDtypes, type AnyTypedArray, type Dtype, type DtypeInfo, type ElementOf, type TypedArrayOf } from "./dtype.js";
 import { Layout, type Distribution } from "./layout.js";
 import { copyFromVector, dtypeOfVector, vectorOf } from "./arrow.js";
-import { createAm, fillAm, getAm, opAm, partial, partialAm, putAm, scanTotalAm, totalsBelow, type OpRequest } from "./messages.js";
+import { bufferAm, createAm, fillAm, getAm, opAm, partial, partialAm, putAm, scanTotalAm, totalsBelow, type OpRequest } from "./messages.js";
 import { Op, applyOp, isBitwise, type OpCode, type OpRun } from "./ops.js";
 import { ArrayState, forgetState, nextArrayId, registerState } from "./state.js";
 
@@ -162,8 +166,8 @@ export class DistArray<D extends Dtype = Dtype> {
   /** How the elements are spread over the PEs. */
   readonly dist: Distribution;
   /**
-   * This PE's part: a typed array on the shared memory of the array, not a copy. Element `k` is
-   * the global element `globalIndex(pe, k)`. Writes to it are plain (not atomic) writes.
+   * This PE's part: a typed array on its process's shared buffer of the array, not a copy. Element
+   * `k` is the global element `globalIndex(pe, k)`. Writes to it are plain (not atomic) writes.
    *
    * @example
    * ```ts
@@ -178,8 +182,14 @@ export class DistArray<D extends Dtype = Dtype> {
   readonly #layout: Layout;
   readonly #info: DtypeInfo;
   readonly #pe: number;
-  /** Whether every part is in this PE's reach (one process, direct operations). */
+  /** Whether every part is near (one process, direct operations): no split by owner is needed. */
   readonly #allNear: boolean;
+  /**
+   * The near PEs are `#nearFirst..#nearLast`: this PE's process with direct operations, else this
+   * PE alone. Their parts lie one after another in this process's buffer.
+   */
+  readonly #nearFirst: number;
+  readonly #nearLast: number;
   /** The result array the running batch writes to, when its caller gave one. */
   #into: AnyTypedArray | undefined;
 
@@ -190,7 +200,10 @@ export class DistArray<D extends Dtype = Dtype> {
     this.#layout = state.layout;
     this.#info = state.info;
     this.#pe = team.pe;
-    this.#allNear = team.config.arrayOps === "direct";
+    const direct = team.config.arrayOps === "direct";
+    this.#allNear = direct && team.numProcesses === 1;
+    this.#nearFirst = direct ? team.process * team.pesPerProcess : team.pe;
+    this.#nearLast = direct ? this.#nearFirst + team.pesPerProcess - 1 : team.pe;
     this.dtype = state.info.name as D;
     this.length = state.layout.length;
     this.dist = state.layout.dist;
@@ -226,9 +239,14 @@ export class DistArray<D extends Dtype = Dtype> {
       throw new ShoalRangeError(`${what}: ${length} elements of ${dtype} do not fit in one process's memory (at most ${2 ** 32 - 1} elements)`);
     }
     const id = nextArrayId();
-    const reply = await team.exec(0, createAm, [id, dtype, length, dist]);
+    // PE 0 checks that every PE asked for the same array; then each process gets its own buffer
+    // (see messages.ts): PE 0's from PE 0, the others' from their first PE.
+    const reply = await team.exec(0, createAm, [id, dtype, length, dist, team.processOf(0) === team.process]);
     if ("error" in reply) throw new ShoalRangeError(`${what}: ${reply.error}`);
-    const state = new ArrayState(id, layout, info, reply.buffer);
+    const buffer = "buffer" in reply
+      ? reply.buffer
+      : await team.exec(team.process * team.pesPerProcess, bufferAm, [id, dtype, length, team.pesPerProcess]);
+    const state = new ArrayState(id, layout, info, buffer);
     registerState(state);
     return new DistArray<D>(team, state);
   }
@@ -880,7 +898,7 @@ export class DistArray<D extends Dtype = Dtype> {
   // ------------------------------------------------------------------------- whole-array operations
 
   /**
-   * Sets every element to `value` (one-sided).
+   * Sets every element to `value` (one-sided): the near parts here, each far part by its owner.
    *
    * @example
    * ```ts
@@ -896,18 +914,20 @@ export class DistArray<D extends Dtype = Dtype> {
       data.fill(v as number, 0, this.length);
       return;
     }
+    const layout = this.#layout;
     const calls: Promise<void>[] = [];
-    for (let pe = 0; pe < this.#layout.numPes; pe++) {
-      if (pe !== this.#pe && this.#layout.localLength(pe) > 0) calls.push(this.#team.exec(pe, fillAm, [this.#state.id, v]));
+    for (let pe = 0; pe < layout.numPes; pe++) {
+      if (!this.#isNear(pe) && layout.localLength(pe) > 0) calls.push(this.#team.exec(pe, fillAm, [this.#state.id, v]));
     }
-    this.local.fill(v as never);
+    // The near parts lie one after another in this process's buffer.
+    data.fill(v as number, layout.partOffset(this.#nearFirst), layout.partOffset(this.#nearLast) + layout.localLength(this.#nearLast));
     await Promise.all(calls);
   }
 
   /**
    * Copies `count` elements from global index `start` into a new typed array, or into `out` when
-   * given (which must hold at least `count` elements). One copy per PE's part; a block array in one
-   * process is one copy.
+   * given (which must hold at least `count` elements). One copy per PE's part: near parts straight
+   * from this process's buffer, far parts by one message to each owner.
    *
    * @example
    * ```ts
@@ -1248,8 +1268,9 @@ export class DistArray<D extends Dtype = Dtype> {
     if (this.#state.freed) throw new StateError(`${what}: this array has been freed on PE ${this.#pe}`);
   }
 
+  /** Whether PE `pe`'s part is in this process's buffer and may be worked on here directly. */
   #isNear(pe: number): boolean {
-    return this.#allNear || pe === this.#pe;
+    return pe >= this.#nearFirst && pe <= this.#nearLast;
   }
 
   /** Checks an operand of `op`; refuses what the op cannot take before anything is sent. */
@@ -1283,7 +1304,7 @@ export class DistArray<D extends Dtype = Dtype> {
     const scalar = op === Op.load ? 0 : this.#operand(what, op, value, "value");
     const expectedScalar = op === Op.compareExchange ? checkValue(what, "expected", expected, this.#info) : 0;
     const owner = this.#allNear ? this.#pe : layout.ownerOf(i);
-    if (owner !== this.#pe) {
+    if (!this.#isNear(owner)) {
       const request: OpRequest = [this.#state.id, op, layout.localIndex(i), undefined, scalar, undefined, expectedScalar, fetch];
       return this.#team.exec(owner, opAm, request);
     }
@@ -1388,7 +1409,7 @@ export class DistArray<D extends Dtype = Dtype> {
     return this.#batchByOwner(op, fetch, n, indexList as ArrayLike<number> | undefined, single, operands, scalar, expectedValues, expectedScalar, out);
   }
 
-  /** A checked batch split by owner: one message per other PE, this PE's own part applied here. */
+  /** A checked batch split by owner: the near PEs' groups applied here, one message per far PE. */
   async #batchByOwner(
     op: OpCode, fetch: boolean, n: number, indexList: ArrayLike<number> | undefined, single: number,
     operands: AnyTypedArray | undefined, scalar: Scalar, expectedValues: AnyTypedArray | undefined, expectedScalar: Scalar,
@@ -1444,7 +1465,7 @@ export class DistArray<D extends Dtype = Dtype> {
         if (out === undefined || results === undefined) return;
         for (let j = 0; j < order.length; j++) out[order[j]!] = results[j]!;
       };
-      if (pe === this.#pe) {
+      if (this.#isNear(pe)) {
         const local = locals[pe]!;
         const results = fetch ? new this.#info.Array(local.length) : undefined;
         applyOp(this.#state.target, {

@@ -6,9 +6,11 @@
  * - **block**: PE `p` owns the contiguous range starting at `p * floor(n / P) + min(p, n % P)`;
  * - **cyclic**: PE `p` owns the indices `i` with `i % P === p`, in increasing order.
  *
- * The parts of a process's PEs lie one after another, in PE order, in one shared buffer; part `p`
- * starts at element `partOffset(p)`, which is the same formula as a block's first index. So under
- * the block distribution the buffer is the array in global index order.
+ * Each process has its own shared buffer of the array, as long as the whole array, in which part `p`
+ * starts at element `partOffset(p)`: the same formula as a block's first index, and the same in
+ * every process. A process's buffer holds only its own PEs' parts, which lie one after another in
+ * PE order; the rest of it stays untouched. So under the block distribution the buffer is the array
+ * in global index order, where its process's PEs hold it.
  *
  * @module
  */
@@ -76,7 +78,7 @@ export class Layout {
     return pe * this.base + Math.min(pe, this.extra);
   }
 
-  /** The position of global index `i` in the buffer holding every part. */
+  /** The position of global index `i` in a process's buffer (where its owner's process holds it). */
   position(i: number): number {
     if (this.isBlock) return i;
     const owner = i % this.numPes;

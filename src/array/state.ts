@@ -1,7 +1,8 @@
 /**
- * What a PE knows of each array it has joined: its layout, dtype and shared buffer, by id. Active
- * messages about an array name it by id; ids are given in the order arrays are created, which is
- * the same on every PE because creation is collective.
+ * What a PE knows of each array it has joined: its layout, dtype and its process's shared buffer
+ * of the array (as long as the whole array; see messages.ts), by id. Active messages about an
+ * array name it by id; ids are given in the order arrays are created, which is the same on every
+ * PE because creation is collective.
  *
  * @module
  */

@@ -17,6 +17,8 @@
  * | `SHOAL_NODE` | unset | with `SHOAL_RANK`: the index of this process's node |
  * | `SHOAL_ROOT` | unset | the address where the job's rank 0 listens and every other process connects first: `ipc:///path` on one host, `tcp://host:port` across hosts (set by the launcher) |
  * | `SHOAL_JOB_TOKEN` | unset (the launcher generates one) | the job's secret, at least 16 characters; every connection between the job's processes proves it (HMAC-SHA256 of a nonce; it never travels) |
+ * | `SHOAL_MTU` | `1048576` | the largest NNG message between two processes, in bytes (at least 64): the stream of frames between two processes is cut into messages of at most this size, so a large payload is pipelined |
+ * | `SHOAL_HOST` | (the address that routes to `SHOAL_ROOT`'s host) | in a `tcp://` job, the address of this host on which the process listens for the others |
  * | `SHOAL_CONNECT_TIMEOUT_MS` | `30000` | how long a process waits for the others to connect when a multi-process job starts; then it fails, naming the ranks and addresses it could not reach |
  *
  * @module
@@ -59,6 +61,10 @@ export interface ShoalConfig {
   readonly jobToken: string | undefined;
   /** How long a starting multi-process job waits for its processes to connect, in ms. */
   readonly connectTimeoutMs: number;
+  /** The largest NNG message between two processes, in bytes. */
+  readonly mtu: number;
+  /** The address this host listens on in a `tcp://` job (`SHOAL_HOST`), or `undefined` to find it. */
+  readonly host: string | undefined;
 }
 
 /** The defaults of {@link ShoalConfig}. @internal */
@@ -75,6 +81,8 @@ export const kDefaultConfig: ShoalConfig = {
   root: undefined,
   jobToken: undefined,
   connectTimeoutMs: 30_000,
+  mtu: 1024 * 1024,
+  host: undefined,
 };
 
 /** The shortest `SHOAL_JOB_TOKEN` accepted, in characters (connectMesh checks the same bound). */
@@ -143,6 +151,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
     root: readRoot(env),
     jobToken: readJobToken(env),
     connectTimeoutMs: readInteger(env, "SHOAL_CONNECT_TIMEOUT_MS", kDefaultConfig.connectTimeoutMs, 1),
+    mtu: readInteger(env, "SHOAL_MTU", kDefaultConfig.mtu, 64),
+    host: env["SHOAL_HOST"] === "" ? undefined : env["SHOAL_HOST"],
   };
 }
 

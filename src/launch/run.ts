@@ -1,12 +1,15 @@
 /**
- * The launcher of a one-process job: it builds the shared memory (the job control block and one
- * ring per PE), starts one worker thread per PE, runs the program on every PE through the
- * control plane (comlink), and turns any PE's failure into the end of the whole job.
+ * The launcher of one process of a job: it builds the shared memory (the process control block
+ * and one ring per PE), starts one worker thread per PE, runs the program on every PE through the
+ * control plane (comlink), and turns any PE's failure into the end of the whole job. In a job of
+ * several processes it first starts the process's IO worker (io-thread.ts), which connects to the
+ * other processes, and only then the PEs.
  *
  * Failure handling: the first PE that fails (its program throws or rejects, it throws outside the
- * program, or its thread exits before the program finished) is reported with its error, the job's
- * abort flag is raised so every other PE rejects its pending handles at once, and the PEs still
- * running after `abortGraceMs` are stopped. The exit code is then 1.
+ * program, or its thread exits before the program finished) is reported with its error, the abort
+ * flag is raised so every other PE rejects its pending handles at once, the IO worker tells the
+ * other processes, and the PEs still running after `abortGraceMs` are stopped. A failure reported
+ * by another process (or the loss of one) ends this one the same way. The exit code is then 1.
  *
  * @module
  */
@@ -19,8 +22,25 @@ import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 
 import { readConfig, type ShoalConfig } from "../config/index.js";
 import { ConfigError, PeFailureError, ShoalRangeError } from "../errors.js";
-import { createRingBuffer, jobControlBytes, signalAbort } from "../lamellae/index.js";
+import { createRingBuffer, jobControlBytes, signalAbort, type IoEndpoint } from "../lamellae/index.js";
+import type { IoWorkerCommand, IoWorkerData, IoWorkerReport } from "./io-thread.js";
 import type { PeControl, PeWorkerData } from "./worker.js";
+
+/** This process's place in a job of several processes, and how it reaches the others. */
+export interface ProcessOfJob {
+  /** This process's rank, `0 <= rank < size`. */
+  readonly rank: number;
+  /** The number of processes. */
+  readonly size: number;
+  /** Where rank 0 listens (`SHOAL_ROOT`). */
+  readonly root: string;
+  /** Where this rank listens for ranks above it (ranks 1..size-2). */
+  readonly listen: string | undefined;
+  /** The job's secret. */
+  readonly token: string;
+  /** PEs on this host, for the spin policy (processes on this host × PEs per process). */
+  readonly hostPes: number;
+}
 
 /** What {@link runJob} takes. */
 export interface RunJobOptions {
@@ -34,6 +54,8 @@ export interface RunJobOptions {
   readonly config?: ShoalConfig;
   /** Where the launcher's own reports go (default: stderr). */
   readonly report?: (line: string) => void;
+  /** In a job of several processes: this process's part (then `pes` is the PEs of this process). */
+  readonly process?: ProcessOfJob;
 }
 
 /** The largest number of PEs one process can hold (the frame header's 16-bit PE field). */
@@ -55,7 +77,13 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   const config = options.config ?? readConfig();
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
 
-  const control = new SharedArrayBuffer(jobControlBytes(pes));
+  const job = options.process;
+  const firstPe = job === undefined ? 0 : job.rank * pes;
+  const numPes = job === undefined ? pes : job.size * pes;
+  if (numPes > kMaxPes) {
+    throw new ShoalRangeError(`a job of ${job!.size} processes × ${pes} PEs has ${numPes} PEs, more than ${kMaxPes}; use fewer`);
+  }
+  const control = new SharedArrayBuffer(jobControlBytes(numPes));
   const rings = Array.from({ length: pes }, () => createRingBuffer(config.ringBytes));
   // channels[s][d]: large payloads from PE s to PE d.
   const portsOut: MessagePort[][] = Array.from({ length: pes }, () => []);
@@ -67,6 +95,13 @@ export async function runJob(options: RunJobOptions): Promise<number> {
       portsIn[d]![s] = channel.port2;
     }
   }
+  const io = job === undefined ? undefined : await startIoWorker(job, pes, control, rings, config);
+  if (io !== undefined && "error" in io) {
+    report(`shoal: process ${job!.rank} of ${job!.size} could not connect to the job's other processes: ${io.error}`);
+    return 1;
+  }
+  // The rings signalAbort wakes: every PE's, and the IO worker's.
+  const wakeRings = io === undefined ? rings : [...rings, io.ring];
 
   const workerUrl = new URL("./worker.js", import.meta.url);
   const workers: Worker[] = [];
@@ -80,18 +115,22 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   // held back and printed only if the culprit never reports (its thread was lost).
   let primaryReported = false;
   let heldBack: string | undefined;
-  const fail = (pe: number, error: unknown): void => {
+  const endJob = (failedPe: number): void => {
     exitCode = 1;
+    if (failed) return;
+    failed = true;
+    signalAbort(control, wakeRings, failedPe);
+    graceTimer = setTimeout(() => {
+      if (!primaryReported && heldBack !== undefined) report(heldBack);
+      primaryReported = true;
+      for (const [other, worker] of workers.entries()) if (!finished[other]) void worker.terminate();
+    }, config.abortGraceMs);
+  };
+  const fail = (local: number, error: unknown): void => {
+    const pe = firstPe + local;
     const secondary = isPeFailure(error);
-    if (!failed) {
-      failed = true;
-      signalAbort(control, rings, pe);
-      graceTimer = setTimeout(() => {
-        if (!primaryReported && heldBack !== undefined) report(heldBack);
-        primaryReported = true;
-        for (const [other, worker] of workers.entries()) if (!finished[other]) void worker.terminate();
-      }, config.abortGraceMs);
-    }
+    if (!failed && !secondary) io?.command({ type: "abort", pe, reason: firstLine(error) });
+    endJob(pe);
     if (secondary) {
       heldBack ??= `shoal: PE ${pe} failed: ${describeFailure(error)}`;
       return;
@@ -104,20 +143,34 @@ export async function runJob(options: RunJobOptions): Promise<number> {
       report(`shoal: PE ${pe} also failed: ${describeFailure(error)}`);
     }
   };
+  io?.onFailure((pe, reason) => {
+    if (finished.every(Boolean)) return;
+    const fresh = !failed;
+    endJob(pe);
+    if (fresh && !primaryReported) {
+      primaryReported = true;
+      report(`shoal: process ${job!.rank}: ${/^process \d+ /.test(reason) ? reason : `PE ${pe} failed: ${reason}`}`);
+      report(`shoal: ending the job (the PEs of process ${job!.rank} are stopped within ${config.abortGraceMs} ms)`);
+    }
+  });
 
   const exits: Promise<void>[] = [];
   for (let pe = 0; pe < pes; pe++) {
+    const ioEndpoint = io?.endpoints[pe];
     const data: PeWorkerData = {
-      endpoint: { pe, numPes: pes, control, rings, portsOut: portsOut[pe]!, portsIn: portsIn[pe]! },
+      endpoint: {
+        pe: firstPe + pe, numPes, firstPe, control, rings, portsOut: portsOut[pe]!, portsIn: portsIn[pe]!,
+        ...(ioEndpoint === undefined ? {} : { io: ioEndpoint }),
+      },
       config,
-      localPes: pes,
+      localPes: job?.hostPes ?? pes,
       program,
       args: options.args ?? [],
     };
     const worker = new Worker(workerUrl, {
       workerData: data,
-      transferList: [...portsOut[pe]!, ...portsIn[pe]!],
-      name: `shoal PE ${pe}`,
+      transferList: [...portsOut[pe]!, ...portsIn[pe]!, ...(ioEndpoint === undefined ? [] : [ioEndpoint.toIo, ioEndpoint.fromIo])],
+      name: `shoal PE ${firstPe + pe}`,
     });
     workers.push(worker);
     exits.push(new Promise<void>((resolveExit) => {
@@ -146,7 +199,101 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   await Promise.all(exits);
   if (graceTimer !== undefined) clearTimeout(graceTimer);
   if (!primaryReported && heldBack !== undefined) report(heldBack);
+  if (io !== undefined) await io.close();
   return exitCode;
+}
+
+/** A started IO worker, seen from the launcher's thread. */
+interface IoWorker {
+  readonly ring: SharedArrayBuffer;
+  /** What each local PE needs to reach it. */
+  readonly endpoints: readonly IoEndpoint[];
+  command(command: IoWorkerCommand): void;
+  onFailure(listener: (pe: number, reason: string) => void): void;
+  /** Says goodbye to the other processes and waits for the thread to end. */
+  close(): Promise<void>;
+}
+
+/** How long a finishing IO worker waits for its last messages to leave, in ms. */
+const kCloseDrainMs = 2000;
+
+/** Starts this process's IO worker and waits until it has connected to every other process. */
+async function startIoWorker(
+  job: ProcessOfJob, pes: number, control: SharedArrayBuffer, rings: readonly SharedArrayBuffer[], config: ShoalConfig,
+): Promise<IoWorker | { error: string }> {
+  const ring = createRingBuffer(config.ringBytes);
+  const endpoints: IoEndpoint[] = [];
+  const fromPe: MessagePort[] = [];
+  const toPe: MessagePort[] = [];
+  for (let pe = 0; pe < pes; pe++) {
+    const up = new MessageChannel();
+    const down = new MessageChannel();
+    endpoints.push({ ring, toIo: up.port1, fromIo: down.port2 });
+    fromPe.push(up.port2);
+    toPe.push(down.port1);
+  }
+  const data: IoWorkerData = {
+    rank: job.rank, size: job.size, root: job.root, token: job.token, listen: job.listen,
+    connectTimeoutMs: config.connectTimeoutMs, pesPerProcess: pes, control, rings, ring, fromPe, toPe,
+    mtu: config.mtu, spinUs: job.hostPes + job.hostPes / pes > config.cores ? 0 : config.spinUs,
+    addonPath: config.nngAddon, closeDrainMs: kCloseDrainMs,
+  };
+  const worker = new Worker(new URL("./io-thread.js", import.meta.url), {
+    workerData: data, transferList: [...fromPe, ...toPe], name: `shoal IO worker of process ${job.rank}`,
+  });
+  const listeners: ((pe: number, reason: string) => void)[] = [];
+  let early: { pe: number; reason: string } | undefined;
+  let closed: (() => void) | undefined;
+  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+  const ready = new Promise<{ error: string } | undefined>((resolve) => {
+    worker.on("message", (message: IoWorkerReport) => {
+      switch (message.type) {
+        case "ready":
+          resolve(undefined);
+          break;
+        case "error":
+          resolve({ error: message.message });
+          break;
+        case "failure":
+          if (listeners.length === 0) early ??= { pe: message.pe, reason: message.reason };
+          for (const listener of listeners) listener(message.pe, message.reason);
+          break;
+        case "closed":
+          if (message.rejected > 0) {
+            process.stderr.write(`shoal: process ${job.rank} refused ${message.rejected} connection${message.rejected === 1 ? "" : "s"} that did not prove the job's token\n`);
+          }
+          closed?.();
+          break;
+      }
+    });
+    worker.on("error", (error) => resolve({ error: `its IO worker failed: ${describeFailure(error)}` }));
+    void exited.then(() => resolve({ error: "its IO worker exited before it connected" }));
+  });
+  const problem = await ready;
+  if (problem !== undefined) {
+    await worker.terminate();
+    return problem;
+  }
+  return {
+    ring,
+    endpoints,
+    command: (command) => worker.postMessage(command),
+    onFailure: (listener) => {
+      listeners.push(listener);
+      if (early !== undefined) listener(early.pe, early.reason);
+    },
+    close: async () => {
+      const done = new Promise<void>((resolve) => (closed = resolve));
+      worker.postMessage({ type: "close" } satisfies IoWorkerCommand);
+      await Promise.race([Promise.all([done, exited]), new Promise((resolve) => setTimeout(resolve, kCloseDrainMs + 1000).unref())]);
+      await worker.terminate();
+    },
+  };
+}
+
+function firstLine(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
 }
 
 /** Whether `error` is a PeFailureError, also after crossing the control plane as a plain Error. */

@@ -72,6 +72,21 @@ export class Team {
    * ```
    */
   readonly config: Readonly<ShoalConfig>;
+  /**
+   * This PE's process, `0 <= process < numProcesses`. The PEs of one process are worker threads
+   * sharing memory; processes talk over NNG. Process `p` holds PEs `p * pesPerProcess` to
+   * `(p + 1) * pesPerProcess - 1`.
+   *
+   * @example
+   * ```ts
+   * console.log(`PE ${world.pe} runs in process ${world.process} of ${world.numProcesses}`);
+   * ```
+   */
+  readonly process: number;
+  /** The number of processes of the job (1 under `shoal run -n N` without `--procs`). */
+  readonly numProcesses: number;
+  /** The number of PEs of each process (every process has as many). */
+  readonly pesPerProcess: number;
   readonly #engine: Engine;
   readonly #barrier: () => Promise<void>;
   #closed = false;
@@ -83,6 +98,26 @@ export class Team {
     this.pe = parts.engine.pe;
     this.numPes = parts.engine.numPes;
     this.config = Object.freeze({ ...parts.config });
+    const transport = parts.engine.transport;
+    this.pesPerProcess = transport.localPes;
+    this.process = Math.floor(transport.firstPe / transport.localPes);
+    this.numProcesses = this.numPes / transport.localPes;
+  }
+
+  /**
+   * The process of PE `pe`: PEs of one process share memory, so an array element they own is
+   * updated directly, without a message.
+   *
+   * @example
+   * ```ts
+   * const near = world.processOf(other) === world.process;
+   * ```
+   */
+  processOf(pe: number): number {
+    if (typeof pe !== "number" || !Number.isInteger(pe) || pe < 0 || pe >= this.numPes) {
+      throw new ShoalRangeError(`processOf: expected a PE in 0..${this.numPes - 1}, got ${describeValue(pe)}`);
+    }
+    return Math.floor(pe / this.pesPerProcess);
   }
 
   /**

@@ -13,6 +13,28 @@ export const cli = fileURLToPath(new URL("../../dist/src/launch/cli.js", import.
 /** The PE counts every SPMD feature is tested on. */
 export const kPeCounts = [1, 2, 3, 4, 8] as const;
 
+/** A job's shape: `pes` PEs spread evenly over `procs` processes (`shoal run -n pes --procs procs`). */
+export interface Shape {
+  readonly pes: number;
+  readonly procs: number;
+  /** How test names say it: "4 PEs in 2 processes". */
+  readonly name: string;
+}
+
+function shape(pes: number, procs: number): Shape {
+  return { pes, procs, name: `${pes} PE${pes === 1 ? "" : "s"} in ${procs} process${procs === 1 ? "" : "es"}` };
+}
+
+/**
+ * The shapes every SPMD suite runs on: one process with each of {@link kPeCounts} PE threads, then
+ * N processes of one PE each (2 and 3: an odd count), and 2 processes of 2 PEs (threads and
+ * processes together). Results must be identical on all of them.
+ */
+export const kShapes: readonly Shape[] = [...kPeCounts.map((pes) => shape(pes, 1)), shape(2, 2), shape(3, 3), shape(4, 2)];
+
+/** The shapes of several processes only. */
+export const kMultiProcessShapes: readonly Shape[] = kShapes.filter((s) => s.procs > 1);
+
 export interface JobResult {
   code: number | null;
   stdout: string;
@@ -24,6 +46,8 @@ export interface JobResult {
 }
 
 export interface JobOptions {
+  /** Processes to spread the PEs over (`--procs`); default 1. */
+  procs?: number;
   args?: readonly string[];
   env?: Record<string, string>;
   timeoutMs?: number;
@@ -32,7 +56,8 @@ export interface JobOptions {
 /** Runs `shoal run -n pes fixture [args]` and resolves when the process has exited. */
 export function runJob(pes: number, fixture: string, options: JobOptions = {}): Promise<JobResult> {
   const path = fixture.startsWith("/") ? fixture : fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
-  return runCli(["run", "-n", String(pes), path, ...(options.args ?? [])], options);
+  const procs = options.procs ?? 1;
+  return runCli(["run", "-n", String(pes), ...(procs === 1 ? [] : ["--procs", String(procs)]), path, ...(options.args ?? [])], options);
 }
 
 /** Runs the `shoal` CLI with `args`. */

@@ -6,10 +6,16 @@
  * word      field              written by
  *    0      ABORT              launcher (or a PE): 0 while running, failed PE + 1 once one failed
  *    1      BARRIER_COUNT      PEs (add), reset by the last arriver
- *    2      BARRIER_GENERATION the last arriver of each barrier (add 1)
+ *    2      BARRIER_GENERATION the last arriver of each barrier (add 1); in a job of several
+ *                                processes, the IO worker, once every process has arrived
+ *    3      PROCESS_ARRIVED    the last arriver of this process's PEs (jobs of several processes):
+ *                                the generation it arrived at, plus 1, for the IO worker
  *   16+p    ARRIVED[p]         PE p: the barrier generation it last arrived at, plus 1
- * 16+N+p    REGISTRY[p]        PE p: the hash of its sorted active-message names
+ * 16+N+p    REGISTRY[p]        PE p: the hash of its sorted active-message names; for PEs of other
+ *                                processes, written by the IO worker from their process's arrival
  * ```
+ * N is the number of PEs of the whole job; in a job of several processes each process has its own
+ * block, and only the words of its own PEs (and the registry words the IO worker fills in) are used.
  * Barrier words: see collectives/barrier.ts for the protocol and its ordering.
  *
  * @module
@@ -21,6 +27,8 @@ export const kAbort = 0;
 export const kBarrierCount = 1;
 /** Word index of the barrier's generation. */
 export const kBarrierGeneration = 2;
+/** Word index of the process's barrier arrival, for the IO worker (jobs of several processes). */
+export const kProcessArrived = 3;
 const kPerPeBase = 16;
 
 /** Word index of `ARRIVED[pe]`. */

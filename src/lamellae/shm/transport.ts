@@ -22,24 +22,55 @@ import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
 import { PeFailureError, TransportError } from "../../errors.js";
 import { frameSourceOf, isFrameByReference, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
-import { kAbort } from "./job.js";
+import { kAbort, kProcessArrived } from "./job.js";
 import { Ring, copyBytes, ringByteLength } from "./ring.js";
 
-/** What a PE needs to join a shared-memory job; built by the launcher, passed in `workerData`. */
+/**
+ * What a PE needs to join a job; built by the launcher, passed in `workerData`. Rings and ports are
+ * indexed by *local* PE: `pe - firstPe`. In a one-process job `firstPe` is 0 and every PE is local.
+ */
 export interface ShmEndpoint {
-  /** This PE's number. */
+  /** This PE's number in the job. */
   readonly pe: number;
-  /** The number of PEs in the job. */
+  /** The number of PEs in the job (every process's). */
   readonly numPes: number;
-  /** The job control block (see job.ts). */
+  /** The job number of this process's first PE; its PEs are `firstPe .. firstPe + rings.length - 1`. */
+  readonly firstPe?: number;
+  /** The process control block (see job.ts). */
   readonly control: SharedArrayBuffer;
-  /** Every PE's inbound ring, indexed by PE. */
+  /** The inbound ring of every PE of this process, by local PE. */
   readonly rings: readonly SharedArrayBuffer[];
-  /** `portsOut[d]` sends large payloads to PE d. */
+  /** `portsOut[d]` sends large payloads to local PE d. */
   readonly portsOut: readonly MessagePort[];
-  /** `portsIn[s]` receives large payloads from PE s. */
+  /** `portsIn[s]` receives large payloads from local PE s. */
   readonly portsIn: readonly MessagePort[];
+  /** The way to the process's IO worker, in a job of several processes. */
+  readonly io?: IoEndpoint;
 }
+
+/** A PE's way to its process's IO worker, which carries its frames to and from other processes. */
+export interface IoEndpoint {
+  /** The IO worker's inbound ring: frames for PEs of other processes, each behind a {@link kRouteBytes} route. */
+  readonly ring: SharedArrayBuffer;
+  /** Sends large payloads (and frames too large for a ring record) to the IO worker. */
+  readonly toIo: MessagePort;
+  /** Receives the large payloads of frames from other processes, in the order their frames arrive. */
+  readonly fromIo: MessagePort;
+}
+
+/**
+ * Bytes of the route before a frame in the IO worker's ring:
+ * ```
+ *  0  u32  destination PE (job number)
+ *  4  u32  source PE (job number): the IO worker takes the posted payloads from its port
+ *  8  u16  number of large payloads posted to the IO worker for this frame (after the frame itself, if by reference)
+ * 10  u16  flags: bit 0 = the frame itself was posted (it was too large for a record)
+ * 12  u32  0
+ * ```
+ */
+export const kRouteBytes = 16;
+/** Route flag: the frame travels on the side channel. */
+export const kRouteFrameByReference = 1;
 
 /** A copy of `bytes[0..length)` in a new SharedArrayBuffer: how a large payload is made. */
 export function copyToShared(bytes: Uint8Array, length: number): SharedArrayBuffer {
@@ -82,8 +113,16 @@ export class ShmTransport {
   /** The job control block as words. */
   readonly control: Int32Array;
   readonly counters: TransportCounters = { framesSent: 0, bytesSent: 0, framesReceived: 0, largePayloads: 0, blockedSends: 0 };
+  /** The job number of this process's first PE. */
+  readonly firstPe: number;
+  /** The number of PEs of this process. */
+  readonly localPes: number;
   readonly #rings: Ring[];
   readonly #own: Ring;
+  readonly #io: Ring | undefined;
+  readonly #toIo: MessagePort | undefined;
+  readonly #fromIo: MessagePort | undefined;
+  readonly #route = new DataView(new ArrayBuffer(kRouteBytes));
   readonly #scratch: Uint8Array;
   /** A second scratch for stealing: a blocked send may happen while a frame in #scratch is being handled. */
   #stealScratch: Uint8Array | undefined;
@@ -98,8 +137,15 @@ export class ShmTransport {
     this.pe = endpoint.pe;
     this.numPes = endpoint.numPes;
     this.control = new Int32Array(endpoint.control);
+    this.firstPe = endpoint.firstPe ?? 0;
+    this.localPes = endpoint.rings.length;
     this.#rings = endpoint.rings.map((buffer) => new Ring(buffer));
-    this.#own = this.#rings[this.pe]!;
+    this.#own = this.#rings[this.pe - this.firstPe]!;
+    if (endpoint.io !== undefined) {
+      this.#io = new Ring(endpoint.io.ring);
+      this.#toIo = endpoint.io.toIo;
+      this.#fromIo = endpoint.io.fromIo;
+    }
     this.#scratch = new Uint8Array(this.#own.maxPayload);
     this.#portsOut = endpoint.portsOut;
     this.#portsIn = endpoint.portsIn;
@@ -109,6 +155,25 @@ export class ShmTransport {
   /** Sets what a PeFailureError raised by this transport says. */
   set abortReason(reason: AbortReason) {
     this.#abortReason = reason;
+  }
+
+  /** Whether the job has other processes (so a barrier needs the IO worker). */
+  get multiProcess(): boolean {
+    return this.#io !== undefined;
+  }
+
+  /** Whether PE `pe` belongs to this process. */
+  isLocal(pe: number): boolean {
+    return pe - this.firstPe >>> 0 < this.localPes;
+  }
+
+  /**
+   * The last of this process's PEs arrived at the barrier of generation `generation`: tells the IO
+   * worker, which raises the generation once every process has arrived.
+   */
+  processArrived(generation: number): void {
+    Atomics.store(this.control, kProcessArrived, generation + 1);
+    this.#io!.wake();
   }
 
   /** The failed PE, or -1 while the job runs. */
@@ -129,7 +194,12 @@ export class ShmTransport {
   send(dest: number, frame: Uint8Array, length: number, payloads: readonly SharedArrayBuffer[] = []): void {
     this.counters.framesSent++;
     this.counters.bytesSent += length;
-    const ring = this.#rings[dest]!;
+    const local = dest - this.firstPe;
+    if (local >>> 0 >= this.localPes) {
+      this.#sendFar(dest, frame, length, payloads);
+      return;
+    }
+    const ring = this.#rings[local]!;
     const byReference = length > ring.maxPayload;
     if (byReference) this.#post(dest, copyToShared(frame, length));
     for (const payload of payloads) this.#post(dest, payload);
@@ -140,6 +210,37 @@ export class ShmTransport {
     } else {
       this.#enqueue(dest, ring, frame, length);
     }
+  }
+
+  /**
+   * A frame for a PE of another process goes to the IO worker's ring behind its route; its large
+   * payloads (and the frame itself when too large for a record) are posted to the IO worker first,
+   * in the order the IO worker takes them.
+   */
+  #sendFar(dest: number, frame: Uint8Array, length: number, payloads: readonly SharedArrayBuffer[]): void {
+    const io = this.#io;
+    if (io === undefined) throw new TransportError(`PE ${this.pe} cannot reach PE ${dest}: this process has no IO worker`);
+    const byReference = kRouteBytes + length > io.maxPayload;
+    if (byReference) {
+      this.counters.largePayloads++;
+      this.#toIo!.postMessage(copyToShared(frame, length));
+    }
+    for (const payload of payloads) {
+      this.counters.largePayloads++;
+      this.#toIo!.postMessage(payload);
+    }
+    const route = this.#route;
+    route.setUint32(0, dest, true);
+    route.setUint32(4, this.pe, true);
+    route.setUint16(8, payloads.length, true);
+    route.setUint16(10, byReference ? kRouteFrameByReference : 0, true);
+    route.setUint32(12, 0, true);
+    const recordLength = byReference ? kRouteBytes : kRouteBytes + length;
+    let offset = io.reserve(recordLength);
+    if (offset < 0) offset = this.#reserveBlocking(io, recordLength);
+    copyBytes(new Uint8Array(route.buffer), 0, io.bytes, offset, kRouteBytes);
+    if (!byReference) copyBytes(frame, 0, io.bytes, offset + kRouteBytes, length);
+    if (io.commit(offset, recordLength)) io.wake();
   }
 
   #enqueue(dest: number, ring: Ring, frame: Uint8Array, length: number): void {
@@ -178,12 +279,14 @@ export class ShmTransport {
 
   #post(dest: number, payload: SharedArrayBuffer): void {
     this.counters.largePayloads++;
-    this.#portsOut[dest]!.postMessage(payload);
+    this.#portsOut[dest - this.firstPe]!.postMessage(payload);
   }
 
-  /** Takes the next large payload shipped by `src`. */
+  /** Takes the next large payload shipped by `src` (through the IO worker when `src` is in another process). */
   takeLarge(src: number): SharedArrayBuffer {
-    const received = receiveMessageOnPort(this.#portsIn[src]!);
+    const local = src - this.firstPe;
+    const port = local >>> 0 < this.localPes ? this.#portsIn[local]! : this.#fromIo;
+    const received = port === undefined ? undefined : receiveMessageOnPort(port);
     if (received === undefined) {
       throw new TransportError(`PE ${this.pe} expected a large payload from PE ${src}, but none was shipped`);
     }
@@ -250,21 +353,22 @@ export class ShmTransport {
     this.#own.endSleep();
   }
 
-  /** Wakes PE `pe` if it sleeps. */
+  /** Wakes PE `pe` (of this process) if it sleeps. */
   wake(pe: number): void {
-    this.#rings[pe]!.wake();
+    this.#rings[pe - this.firstPe]!.wake();
   }
 
-  /** Wakes every PE that sleeps. */
+  /** Wakes every PE of this process that sleeps. */
   wakeAll(): void {
     for (const ring of this.#rings) ring.wake();
   }
 }
 
 /**
- * Marks the job as failed because of `failedPe` (the first caller wins) and wakes every PE, so
- * each rejects its pending handles. Returns whether this call was the first. Callable from any
- * thread, the launcher's main thread included.
+ * Marks the job as failed because of `failedPe` (the first caller wins) and wakes every PE of the
+ * process (and the IO worker, when its ring is among `rings`), so each rejects its pending
+ * handles. Returns whether this call was the first. Callable from any thread, the launcher's main
+ * thread included.
  */
 export function signalAbort(control: SharedArrayBuffer, rings: readonly SharedArrayBuffer[], failedPe: number): boolean {
   const words = new Int32Array(control);

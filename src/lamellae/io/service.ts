@@ -1,0 +1,419 @@
+/**
+ * The IO worker of a process of a multi-process job: one thread that owns the process's
+ * connections to the other processes (one authenticated NNG pipe per pair, see nng/mesh.ts) and
+ * carries every frame between this process's PEs and theirs.
+ *
+ * - **Outbound.** A PE sends a frame for a PE of another process into the IO worker's ring, behind
+ *   a route (`kRouteBytes`: destination, source, payload count); its large payloads come on the
+ *   PE's port, posted before the record. The IO worker appends each frame to the stream of the
+ *   destination's process (wire.ts), so frames of all its PEs to one process travel together, and
+ *   sends the streams whenever its ring is empty (or a stream's buffer of `SHOAL_MTU` bytes fills).
+ * - **Inbound.** It parses each process's stream and writes every frame into the destination PE's
+ *   ring as one more producer, its payloads posted first on the PE's port from the IO worker; a
+ *   frame too large for a ring record travels by reference, as inside a process.
+ * - **Barriers.** When the last PE of this process arrives at a barrier it stores PROCESS_ARRIVED
+ *   and wakes the IO worker, which tells every other process (ARRIVE, with this process's
+ *   active-message hash, so `init` can compare every PE's). Once every process has arrived at that
+ *   generation, it raises the generation and wakes the PEs.
+ * - **Failures.** An ABORT from another process, or the loss of its connection before it said
+ *   GOODBYE, raises this process's abort flag (so every PE rejects its pending handles) and is
+ *   reported to the launcher's thread, which ends the process.
+ * - **Progress.** Like a PE: it polls while there is traffic, for up to `spinUs` after the last,
+ *   then sleeps on its ring's doorbell; socket callbacks arrive through its event loop.
+ *
+ * @module
+ */
+import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+
+import { TransportError } from "../../errors.js";
+import { kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
+import { kAbort, kBarrierGeneration, kProcessArrived, registryWord } from "../shm/job.js";
+import { Ring, copyBytes } from "../shm/ring.js";
+import { kRouteBytes, kRouteFrameByReference } from "../shm/transport.js";
+import type { Mesh } from "../nng/mesh.js";
+import { EntryKind, StreamReader, StreamWriter, type StreamEntryHandler } from "./wire.js";
+
+/** What the IO worker of one process works with. */
+export interface IoServiceOptions {
+  /** This process's rank and the number of processes. */
+  readonly rank: number;
+  readonly size: number;
+  /** PEs per process; this process holds PEs `rank * pesPerProcess …`. */
+  readonly pesPerProcess: number;
+  /** The process control block (shared with the PEs). */
+  readonly control: SharedArrayBuffer;
+  /** The inbound ring of each PE of this process, by local PE. */
+  readonly rings: readonly SharedArrayBuffer[];
+  /** The IO worker's own inbound ring. */
+  readonly ring: SharedArrayBuffer;
+  /** `fromPe[l]`: large payloads local PE l sends to other processes. */
+  readonly fromPe: readonly MessagePort[];
+  /** `toPe[l]`: large payloads of frames for local PE l from other processes. */
+  readonly toPe: readonly MessagePort[];
+  /** Bytes of the NNG messages the streams are cut into. */
+  readonly mtu: number;
+  /** How long to poll after the last traffic before sleeping, in µs (0: sleep at once). */
+  readonly spinUs: number;
+  /** Tells the launcher's thread that the job is failing: `pe` failed (or belonged to the lost process), for `reason`. */
+  readonly onFailure: (pe: number, reason: string) => void;
+}
+
+/** Counters of one IO worker. */
+export interface IoCounters {
+  framesOut: number;
+  framesIn: number;
+  bytesOut: number;
+  messagesOut: number;
+  messagesIn: number;
+}
+
+const kDrainLimit = 4096;
+
+/** The IO worker's work, on its thread. */
+export class IoService implements StreamEntryHandler {
+  readonly counters: IoCounters = { framesOut: 0, framesIn: 0, bytesOut: 0, messagesOut: 0, messagesIn: 0 };
+  readonly #options: IoServiceOptions;
+  readonly #control: Int32Array;
+  readonly #rings: Ring[];
+  readonly #own: Ring;
+  readonly #scratch: Uint8Array;
+  readonly #overflow: Uint8Array[] = [];
+  readonly #firstPe: number;
+  readonly #numPes: number;
+  readonly #writers: (StreamWriter | undefined)[];
+  readonly #readers: (StreamReader | undefined)[];
+  #mesh: Mesh | undefined;
+  /** Per generation + 1: how many processes have arrived (this one included once it has). */
+  readonly #arrivals = new Map<number, number>();
+  #arrivedAt = 0;
+  readonly #saidGoodbye: boolean[];
+  #failed = false;
+  #closing = false;
+  #stopped = false;
+  #scheduled = false;
+  #sleeping = false;
+  #lastWorkAt = 0;
+  #route: DataView;
+  /** The rank whose stream is being parsed (for the handler callbacks). */
+  #source = -1;
+
+  constructor(options: IoServiceOptions) {
+    this.#options = options;
+    this.#control = new Int32Array(options.control);
+    this.#rings = options.rings.map((buffer) => new Ring(buffer));
+    this.#own = new Ring(options.ring);
+    this.#scratch = new Uint8Array(this.#own.maxPayload);
+    this.#route = new DataView(this.#scratch.buffer);
+    this.#firstPe = options.rank * options.pesPerProcess;
+    this.#numPes = options.size * options.pesPerProcess;
+    this.#writers = new Array<StreamWriter | undefined>(options.size).fill(undefined);
+    this.#readers = new Array<StreamReader | undefined>(options.size).fill(undefined);
+    this.#saidGoodbye = new Array<boolean>(options.size).fill(false);
+    const inline = this.#rings[0]!.maxPayload;
+    for (let rank = 0; rank < options.size; rank++) {
+      if (rank === options.rank) continue;
+      this.#writers[rank] = new StreamWriter(options.mtu, (bytes) => this.#sendMessage(rank, bytes));
+      this.#readers[rank] = new StreamReader(this, inline, `process ${rank}`);
+    }
+  }
+
+  /** Starts sending, once the mesh has formed (messages from others may be handled before). */
+  start(mesh: Mesh): void {
+    this.#mesh = mesh;
+    this.#kick();
+  }
+
+  /** A message of `rank`'s stream (the mesh's onMessage). */
+  onMessage(rank: number, bytes: Uint8Array): void {
+    if (this.#stopped) return;
+    this.counters.messagesIn++;
+    this.#source = rank;
+    try {
+      this.#readers[rank]!.push(bytes);
+    } catch (error) {
+      this.#fail(this.#firstPeOf(rank), `the stream from process ${rank} could not be read: ${(error as Error).message}`);
+    }
+    this.#kick();
+  }
+
+  /** The connection to `rank` dropped (the mesh's onLost). */
+  onLost(rank: number, reason: string): void {
+    if (this.#saidGoodbye[rank] || this.#closing || this.#stopped) return;
+    const first = this.#firstPeOf(rank);
+    this.#fail(first, `process ${rank} (PEs ${first}..${first + this.#options.pesPerProcess - 1}) was lost: ${reason}`);
+  }
+
+  /** A PE of this process failed: tell every other process, so that the job ends everywhere. */
+  broadcastAbort(pe: number, reason: string): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    const text = new TextEncoder().encode(reason.slice(0, 4000));
+    for (const writer of this.#writers) {
+      if (writer === undefined) continue;
+      writer.header(EntryKind.Abort, 0, pe, text.byteLength);
+      writer.append(text, 0, text.byteLength);
+      this.#flushWriter(writer);
+    }
+  }
+
+  /**
+   * Every PE of this process has finished: say GOODBYE to every process (so that this process's
+   * exit is not taken for a loss), let the queues drain, and stop.
+   */
+  async close(drainMs: number): Promise<void> {
+    this.#closing = true;
+    this.#drain();
+    for (const writer of this.#writers) {
+      if (writer === undefined) continue;
+      writer.header(EntryKind.Goodbye, 0, 0, 0);
+      this.#flushWriter(writer);
+    }
+    const mesh = this.#mesh;
+    if (mesh !== undefined) {
+      await Promise.race([mesh.flush(), new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+    }
+    this.#stopped = true;
+    if (this.#sleeping) this.#own.endSleep();
+    mesh?.close();
+  }
+
+  // ------------------------------------------------------------------------------ outbound
+
+  #firstPeOf(rank: number): number {
+    return rank * this.#options.pesPerProcess;
+  }
+
+  #sendMessage(rank: number, bytes: Uint8Array): void {
+    const mesh = this.#mesh;
+    if (mesh === undefined) throw new TransportError(`the IO worker of process ${this.#options.rank} sent before its connections were made`);
+    this.counters.messagesOut++;
+    this.counters.bytesOut += bytes.byteLength;
+    try {
+      mesh.send(rank, bytes);
+    } catch (error) {
+      // The link is gone; onLost reports it (or the job is already ending).
+      if (!this.#failed && !this.#closing && !this.#saidGoodbye[rank]) this.onLost(rank, (error as Error).message);
+    }
+  }
+
+  #flushWriter(writer: StreamWriter): void {
+    if (this.#mesh !== undefined) writer.flush();
+  }
+
+  /** Moves the frames waiting in the IO worker's ring to their streams. Returns how many. */
+  #drain(): number {
+    let moved = 0;
+    while (this.#overflow.length > 0 && moved < kDrainLimit) {
+      const record = this.#overflow.shift()!;
+      this.#forward(record, record.byteLength);
+      moved++;
+    }
+    const scratch = this.#scratch;
+    while (moved < kDrainLimit) {
+      const length = this.#own.readNext(scratch);
+      if (length < 0) break;
+      this.#forward(scratch, length);
+      moved++;
+    }
+    return moved;
+  }
+
+  /** One record of the IO worker's ring: a route, then the frame (or nothing, when it was posted). */
+  #forward(record: Uint8Array, length: number): void {
+    const route = record === this.#scratch ? this.#route : new DataView(record.buffer, record.byteOffset, record.byteLength);
+    const dest = route.getUint32(0, true);
+    const source = route.getUint32(4, true);
+    const count = route.getUint16(8, true);
+    const byReference = (route.getUint16(10, true) & kRouteFrameByReference) !== 0;
+    const port = this.#options.fromPe[source - this.#firstPe]!;
+    let frame = record;
+    let frameStart = kRouteBytes;
+    let frameLength = length - kRouteBytes;
+    if (byReference) {
+      frame = new Uint8Array(this.#take(port, source));
+      frameStart = 0;
+      frameLength = frame.byteLength;
+    }
+    const rank = Math.floor(dest / this.#options.pesPerProcess);
+    const writer = this.#writers[rank];
+    if (writer === undefined || dest >= this.#numPes) {
+      throw new TransportError(`PE ${source} sent a frame to PE ${dest}, which is not a PE of another process of this job`);
+    }
+    writer.header(EntryKind.Frame, count, dest, frameLength);
+    if (count === 0) {
+      writer.append(frame, frameStart, frameLength);
+    } else {
+      const payloads: Uint8Array[] = [];
+      const table = new Uint32Array(count);
+      for (let k = 0; k < count; k++) {
+        const payload = new Uint8Array(this.#take(port, source));
+        payloads.push(payload);
+        table[k] = payload.byteLength;
+      }
+      writer.append(new Uint8Array(table.buffer), 0, 4 * count);
+      writer.append(frame, frameStart, frameLength);
+      for (const payload of payloads) writer.append(payload, 0, payload.byteLength);
+    }
+    this.counters.framesOut++;
+  }
+
+  #take(port: MessagePort, source: number): SharedArrayBuffer {
+    const received = receiveMessageOnPort(port);
+    if (received === undefined) throw new TransportError(`the IO worker expected a large payload from PE ${source}, but none was posted`);
+    return received.message as SharedArrayBuffer;
+  }
+
+  // ------------------------------------------------------------------------------- inbound
+
+  /** A frame from another process for local PE `dest`. */
+  frame(dest: number, frame: Uint8Array, length: number, payloads: SharedArrayBuffer[]): void {
+    const local = dest - this.#firstPe;
+    const ring = this.#rings[local];
+    if (ring === undefined) throw new TransportError(`process ${this.#source} sent a frame for PE ${dest}, which is not a PE of this process`);
+    this.counters.framesIn++;
+    const port = this.#options.toPe[local]!;
+    const byReference = length > ring.maxPayload;
+    if (byReference) port.postMessage(frame.buffer);
+    for (const payload of payloads) port.postMessage(payload);
+    if (byReference) {
+      const header = new Uint8Array(kFrameHeaderBytes);
+      writeFrameHeader(new DataView(header.buffer), frame[0]! | (frame[1]! << 8), kFrameByReference, 0);
+      this.#enqueue(ring, header, kFrameHeaderBytes);
+    } else {
+      this.#enqueue(ring, frame, length);
+    }
+  }
+
+  #enqueue(ring: Ring, bytes: Uint8Array, length: number): void {
+    let offset = ring.reserve(length);
+    for (let attempt = 0; offset < 0; attempt++) {
+      if (Atomics.load(this.#control, kAbort) !== 0) return;
+      // Make room in this ring meanwhile: a PE blocked on it frees its own ring the same way.
+      this.#stealOwn();
+      offset = ring.reserve(length);
+      if (offset >= 0 || attempt < 64) continue;
+      ring.wake();
+      ring.waitForSpace(1);
+    }
+    copyBytes(bytes, 0, ring.bytes, offset, length);
+    if (ring.commit(offset, length)) ring.wake();
+  }
+
+  #stealOwn(): void {
+    const scratch = new Uint8Array(this.#own.maxPayload);
+    for (;;) {
+      const length = this.#own.readNext(scratch);
+      if (length < 0) return;
+      this.#overflow.push(scratch.slice(0, length));
+    }
+  }
+
+  arrive(generation: number, hash: number): void {
+    const first = this.#firstPeOf(this.#source);
+    for (let pe = first; pe < first + this.#options.pesPerProcess; pe++) {
+      Atomics.store(this.#control, registryWord(pe, this.#numPes), hash);
+    }
+    this.#arrivals.set(generation, (this.#arrivals.get(generation) ?? 0) + 1);
+    this.#tryRelease();
+  }
+
+  abort(pe: number, reason: string): void {
+    this.#fail(pe, reason);
+  }
+
+  goodbye(): void {
+    this.#saidGoodbye[this.#source] = true;
+  }
+
+  // ------------------------------------------------------------------------------ barriers
+
+  #checkArrival(): void {
+    const arrived = Atomics.load(this.#control, kProcessArrived);
+    if (arrived === this.#arrivedAt || this.#mesh === undefined) return;
+    this.#arrivedAt = arrived;
+    const hash = Atomics.load(this.#control, registryWord(this.#firstPe, this.#numPes));
+    for (const writer of this.#writers) writer?.header(EntryKind.Arrive, 0, arrived, hash);
+    this.#arrivals.set(arrived, (this.#arrivals.get(arrived) ?? 0) + 1);
+    this.#tryRelease();
+  }
+
+  #tryRelease(): void {
+    const generation = this.#arrivedAt;
+    if (generation === 0 || this.#arrivals.get(generation) !== this.#options.size) return;
+    this.#arrivals.delete(generation);
+    Atomics.add(this.#control, kBarrierGeneration, 1);
+    for (const ring of this.#rings) ring.wake();
+  }
+
+  // ------------------------------------------------------------------------------ failures
+
+  #fail(pe: number, reason: string): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    const words = this.#control;
+    if (Atomics.compareExchange(words, kAbort, 0, pe + 1) === 0) {
+      for (const ring of this.#rings) ring.wake();
+    }
+    this.#options.onFailure(pe, reason);
+  }
+
+  // ------------------------------------------------------------------------------ progress
+
+  #kick(): void {
+    if (this.#stopped) return;
+    if (this.#sleeping) {
+      this.#sleeping = false;
+      this.#own.endSleep();
+      this.#own.wake();
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#step);
+    }
+  }
+
+  readonly #step = (): void => {
+    if (this.#stopped) {
+      this.#scheduled = false;
+      return;
+    }
+    let moved = 0;
+    try {
+      moved = this.#drain();
+      this.#checkArrival();
+      for (const writer of this.#writers) if (writer !== undefined && writer.pending) this.#flushWriter(writer);
+    } catch (error) {
+      this.#fail(this.#firstPe, `the IO worker of process ${this.#options.rank} failed: ${(error as Error).stack ?? String(error)}`);
+    }
+    const now = performance.now();
+    if (moved > 0) this.#lastWorkAt = now;
+    if (moved > 0 || now - this.#lastWorkAt < this.#options.spinUs / 1000) {
+      setImmediate(this.#step);
+      return;
+    }
+    this.#sleep();
+  };
+
+  #sleep(): void {
+    const doorbell = this.#own.prepareSleep();
+    if (doorbell === -1 || this.#overflow.length > 0 || Atomics.load(this.#control, kProcessArrived) !== this.#arrivedAt) {
+      this.#own.endSleep();
+      setImmediate(this.#step);
+      return;
+    }
+    this.#scheduled = false;
+    this.#sleeping = true;
+    void this.#own.sleepAsync(doorbell, 0x7fffffff).then(this.#wake);
+  }
+
+  readonly #wake = (): void => {
+    if (!this.#sleeping) return;
+    this.#sleeping = false;
+    this.#own.endSleep();
+    this.#lastWorkAt = performance.now();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      this.#step();
+    }
+  };
+}

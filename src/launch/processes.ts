@@ -1,0 +1,109 @@
+/**
+ * `shoal run -n N --procs P`: a job of P processes on this host, each `shoal exec` with N/P PEs,
+ * connected over NNG `ipc://` in a directory private to this job (mode 0700), with a fresh
+ * random token.
+ *
+ * The processes end the job themselves: one that fails tells the others, and one that dies is
+ * noticed by the others through its closed connections; each then exits non-zero within
+ * `SHOAL_ABORT_GRACE_MS`. This launcher only waits, reports a process that was killed by a
+ * signal, and kills whatever is still running a grace period after the first failure, so that
+ * no process is left behind. SIGINT and SIGTERM are passed on to every process.
+ *
+ * @module
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+import { readConfig } from "../config/index.js";
+import { newJobToken } from "./bootstrap.js";
+
+/** What {@link runProcesses} takes. */
+export interface RunProcessesOptions {
+  readonly procs: number;
+  readonly pesPerProc: number;
+  readonly program: string;
+  readonly args: readonly string[];
+  /** The path of the `shoal` CLI script, which each process runs as `exec`. */
+  readonly cli: string;
+  /** Where the launcher's own reports go (default: stderr). */
+  readonly report?: (line: string) => void;
+}
+
+/** How long after the first failed process the others may take to end by themselves, on top of the abort grace. */
+const kExtraGraceMs = 3000;
+
+/** Runs a job of `procs` processes on this host and resolves to its exit code. */
+export async function runProcesses(options: RunProcessesOptions): Promise<number> {
+  const config = readConfig();
+  const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const dir = mkdtempSync(join(tmpdir(), "shoal-job-"));
+  const token = config.jobToken ?? newJobToken();
+  const root = `ipc://${join(dir, "root")}`;
+  const children: ChildProcess[] = [];
+  const exited: boolean[] = new Array<boolean>(options.procs).fill(false);
+  let exitCode = 0;
+  let killTimer: NodeJS.Timeout | undefined;
+  const forward = (signal: NodeJS.Signals): void => {
+    for (const [rank, child] of children.entries()) if (!exited[rank]) child.kill(signal);
+  };
+  const onInt = (): void => forward("SIGINT");
+  const onTerm = (): void => forward("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    const done: Promise<void>[] = [];
+    for (let rank = 0; rank < options.procs; rank++) {
+      const child = spawn(
+        process.execPath,
+        [...process.execArgv, options.cli, "exec", "--pes-per-proc", String(options.pesPerProc), "--", resolve(options.program), ...options.args],
+        {
+          stdio: ["ignore", "inherit", "inherit"],
+          env: {
+            ...process.env,
+            SHOAL_RANK: String(rank),
+            SHOAL_SIZE: String(options.procs),
+            SHOAL_LOCAL_RANK: String(rank),
+            SHOAL_LOCAL_SIZE: String(options.procs),
+            SHOAL_NODE: "0",
+            SHOAL_ROOT: root,
+            SHOAL_JOB_TOKEN: token,
+          },
+        },
+      );
+      children.push(child);
+      done.push(new Promise<void>((resolveExit) => {
+        child.on("error", (error) => {
+          report(`shoal: process ${rank} could not start: ${error.message}`);
+          exitCode = 1;
+          exited[rank] = true;
+          resolveExit();
+        });
+        child.on("exit", (code, signal) => {
+          exited[rank] = true;
+          if (code !== 0) {
+            if (signal !== null) report(`shoal: process ${rank} (pid ${child.pid}) was killed by ${signal}`);
+            if (exitCode === 0) exitCode = code ?? 1;
+            killTimer ??= setTimeout(() => {
+              for (const [other, sibling] of children.entries()) {
+                if (!exited[other]) {
+                  report(`shoal: process ${other} (pid ${sibling.pid}) did not end after the job failed; killing it`);
+                  sibling.kill("SIGKILL");
+                }
+              }
+            }, config.abortGraceMs + kExtraGraceMs);
+          }
+          resolveExit();
+        });
+      }));
+    }
+    await Promise.all(done);
+    return exitCode;
+  } finally {
+    if (killTimer !== undefined) clearTimeout(killTimer);
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,185 @@
+// Jobs of several processes as a user starts them: `shoal run --procs`, and `mpirun … shoal exec`
+// (Open MPI); the loss of a process (kill -9) mid-run; and connections from outside the job.
+import { spawn } from "node:child_process";
+import { connect } from "node:net";
+import { fileURLToPath } from "node:url";
+
+import { describe, expect, it } from "vitest";
+
+import { cli, onePerPe, repoRoot, runCommand, type JobResult } from "./helpers/job.js";
+
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const kMpiEnv = { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1", OMPI_MCA_rmaps_base_oversubscribe: "1" };
+
+/** Whether a process with this pid still exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sum of the replies PE `pe` gets for `calls` calls of next(x) = x + 1 with x = 0, 1, …. */
+const expectedSum = (calls: number): number => (calls * (calls - 1)) / 2 + calls;
+
+interface Watched {
+  readonly records: Record<string, unknown>[];
+  stderr: string;
+  readonly exited: Promise<{ code: number | null; at: number }>;
+  readonly pid: number;
+  /** Resolves once `count` records of `kind` have been printed. */
+  until(kind: string, count: number): Promise<Record<string, unknown>[]>;
+}
+
+/** Starts `shoal ARGS` and watches its output line by line. */
+function watch(args: readonly string[], env: Record<string, string> = {}): Watched {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const records: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  let buffered = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    buffered += chunk;
+    let newline: number;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      if (line.startsWith("{")) records.push(JSON.parse(line) as Record<string, unknown>);
+    }
+    for (const waiter of waiters.splice(0)) waiter();
+  });
+  const watched: Watched = {
+    records,
+    stderr: "",
+    pid: child.pid!,
+    exited: new Promise((resolve) => child.on("exit", (code) => resolve({ code, at: performance.now() }))),
+    until: (kind, count) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${count} "${kind}" records within 30 s; stderr:\n${watched.stderr}`)), 30_000);
+        const check = (): void => {
+          const found = records.filter((r) => r["kind"] === kind);
+          if (found.length >= count) {
+            clearTimeout(timer);
+            resolve(found);
+          } else {
+            waiters.push(check);
+          }
+        };
+        check();
+      }),
+  };
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (watched.stderr += chunk));
+  return watched;
+}
+
+function checkDone(job: JobResult, pes: number): void {
+  expect(job.stderr).toBe("");
+  expect(job.code).toBe(0);
+  for (const record of onePerPe(job, "done", pes)) {
+    expect(record["calls"]).toBeGreaterThan(0);
+    expect(record["sum"]).toBe(expectedSum(Number(record["calls"])));
+  }
+}
+
+describe("shoal run --procs", () => {
+  it("runs 2 processes of 2 PEs: PEs 0-1 in process 0, 2-3 in process 1", async () => {
+    const job = await runCommand(process.execPath, [cli, "run", "-n", "4", "--procs", "2", fixture("procs-work.ts"), "300"]);
+    checkDone(job, 4);
+    const ready = onePerPe(job, "ready", 4);
+    expect(ready.map((r) => r["process"])).toEqual([0, 0, 1, 1]);
+    expect(new Set(ready.map((r) => r["pid"])).size).toBe(2);
+    expect(String(ready[0]!["root"])).toMatch(/^ipc:\/\//);
+  });
+
+  it("refuses -n that --procs does not divide, and a bad --procs", async () => {
+    const uneven = await runCommand(process.execPath, [cli, "run", "-n", "3", "--procs", "2", fixture("procs-work.ts")]);
+    expect(uneven.code).toBe(2);
+    expect(uneven.stderr).toContain("cannot be shared evenly by --procs 2");
+    const bad = await runCommand(process.execPath, [cli, "run", "-n", "2", "--procs", "zero", fixture("procs-work.ts")]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--procs expects a positive integer");
+  });
+});
+
+describe("the stream between two processes cut at any SHOAL_MTU", () => {
+  const examples = ["03-array-sum.ts", "04-scan.ts"];
+  it.each(examples)("gives %s the output of one process, with SHOAL_MTU 64 and the default", async (example) => {
+    const path = fileURLToPath(new URL(`../examples/${example}`, import.meta.url));
+    const lines = (job: JobResult): string[] => job.stdout.split("\n").filter((line) => line !== "").sort();
+    const single = await runCommand(process.execPath, [cli, "run", "-n", "4", path]);
+    expect(single.code).toBe(0);
+    for (const mtu of ["64", ""]) {
+      const job = await runCommand(process.execPath, [cli, "run", "-n", "4", "--procs", "2", path], { env: { SHOAL_MTU: mtu } });
+      expect(job.stderr).toBe("");
+      expect(job.code).toBe(0);
+      expect(lines(job)).toEqual(lines(single));
+    }
+  });
+});
+
+describe("mpirun (Open MPI) places the processes", () => {
+  it("mpirun -n 2 shoal exec --pes-per-proc 2: one job of 4 PEs, meeting by the job's id on this host", async () => {
+    const job = await runCommand("mpirun", ["-n", "2", "--bind-to", "none", process.execPath, cli, "exec", "--pes-per-proc", "2", fixture("procs-work.ts"), "300"], {
+      env: kMpiEnv, timeoutMs: 60_000,
+    });
+    checkDone(job, 4);
+    expect(onePerPe(job, "ready", 4).map((r) => r["process"])).toEqual([0, 0, 1, 1]);
+  });
+
+  it("mpirun -n 3 shoal exec: 3 processes of one PE", async () => {
+    const job = await runCommand("mpirun", ["-n", "3", "--bind-to", "none", process.execPath, cli, "exec", fixture("procs-work.ts"), "300"], {
+      env: kMpiEnv, timeoutMs: 60_000,
+    });
+    checkDone(job, 3);
+  });
+});
+
+describe("a process lost mid-run", () => {
+  it.each(["SIGKILL", "SIGTERM"] as const)("%s of process 1 ends every other process non-zero within 5 s, naming it, and leaves none behind", async (signal) => {
+    const job = watch(["run", "-n", "4", "--procs", "2", fixture("procs-work.ts"), "60000"]);
+    const ready = await job.until("ready", 4);
+    const pids = [...new Set(ready.map((r) => Number(r["pid"])))];
+    const victim = Number(ready.find((r) => r["process"] === 1)!["pid"]);
+    const killedAt = performance.now();
+    process.kill(victim, signal);
+    const { code, at } = await job.exited;
+    expect(code).not.toBe(0);
+    expect(at - killedAt).toBeLessThan(5000);
+    expect(job.stderr).toContain("process 1 (PEs 2..3) was lost");
+    expect(job.stderr).toContain(`process 1 (pid ${victim}) was killed by ${signal}`);
+    for (const pid of [...pids, job.pid]) expect(alive(pid), `process ${pid} is gone`).toBe(false);
+  });
+});
+
+describe("connections from outside the job", () => {
+  it("are refused and counted, and the job finishes correctly", async () => {
+    const job = watch(["run", "-n", "2", "--procs", "2", fixture("procs-work.ts"), "1500"]);
+    const ready = await job.until("ready", 2);
+    const path = String(ready[0]!["root"]).replace(/^ipc:\/\//, "");
+    // Seeded garbage, then a plausible-looking handshake record with a wrong MAC.
+    let seed = 0x5eed;
+    const garbage = Buffer.alloc(4096);
+    for (let i = 0; i < garbage.length; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      garbage[i] = seed >>> 24;
+    }
+    const closedByJob = await Promise.all([0, 1].map((attempt) => new Promise<boolean>((resolve) => {
+      const socket = connect(path);
+      socket.on("connect", () => socket.write(attempt === 0 ? garbage : Buffer.concat([Buffer.from([64, 0, 0, 0]), Buffer.from("SHML"), garbage.subarray(0, 60)])));
+      socket.on("error", () => resolve(true));
+      socket.on("close", () => resolve(true));
+      setTimeout(() => {
+        socket.destroy();
+        resolve(false);
+      }, 10_000).unref();
+    })));
+    expect(closedByJob).toEqual([true, true]);
+    const { code } = await job.exited;
+    expect(code).toBe(0);
+    const done = job.records.filter((r) => r["kind"] === "done").sort((a, b) => Number(a["pe"]) - Number(b["pe"]));
+    expect(done.map((r) => r["pe"])).toEqual([0, 1]);
+    for (const record of done) expect(record["sum"]).toBe(expectedSum(Number(record["calls"])));
+    expect(job.stderr).toMatch(/process 0 refused 2 connections/);
+  });
+});
