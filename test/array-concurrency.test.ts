@@ -27,15 +27,15 @@ function expand(runs: readonly [number, number][]): number[] {
   return runs.flatMap(([first, count]) => range(count).map((k) => first + k));
 }
 
-const kJobs: [number, "direct" | "am"][] = [[2, "direct"], [4, "direct"], [8, "direct"], [2, "am"], [4, "am"], [8, "am"]];
+const kJobs: [number, "direct" | "am", number][] = [[2, "direct", 1], [4, "direct", 1], [8, "direct", 1], [2, "am", 1], [4, "am", 1], [8, "am", 1], [2, "direct", 2], [4, "direct", 2]];
 
-describe.each(kJobs)("concurrent updates of shared elements on %i PEs, SHOAL_ARRAY_OPS=%s", (pes, mode) => {
+describe.each(kJobs)("concurrent updates of shared elements on %i PEs, SHOAL_ARRAY_OPS=%s, in %i process(es)", (pes, mode, procs) => {
   const sizes = sizesFor(mode);
   const length = sharedLength(pes);
   const shared = sharedElements(pes);
   let job: JobResult;
   beforeAll(async () => {
-    job = await runJob(pes, "array-concurrency.ts", { env: { SHOAL_ARRAY_OPS: mode } });
+    job = await runJob(pes, "array-concurrency.ts", { procs, env: { SHOAL_ARRAY_OPS: mode } });
   });
 
   /** The records of `kind` whose fields match `where`. */

@@ -20,7 +20,7 @@ import {
   arrayLength, dtypeInfo, encodeResult, encodeScalar, expectedOf, initialValues, kBatchMethods, kDists, kDtypes, kElementMethods,
   kRounds, methodsFor, planRound, probeOf, shapesOf, type Call, type Method, type Operator,
 } from "./fixtures/array-ops-plan.js";
-import { kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kMultiProcessShapes, kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 const range = (n: number) => [...Array(n).keys()];
 
@@ -174,13 +174,16 @@ describe("the sequential model", () => {
   });
 });
 
-const kJobs: [number, "direct" | "am"][] = [...kPeCounts.map((pes) => [pes, "direct"] as [number, "direct"]), [2, "am"], [3, "am"], [8, "am"]];
+const kJobs: [number, "direct" | "am", number][] = [
+  ...kPeCounts.map((pes) => [pes, "direct", 1] as [number, "direct", number]), [2, "am", 1], [3, "am", 1], [8, "am", 1],
+  ...kMultiProcessShapes.map(({ pes, procs }) => [pes, "direct", procs] as [number, "direct", number]),
+];
 
-describe.each(kJobs)("array operations on %i PEs, SHOAL_ARRAY_OPS=%s", (pes, mode) => {
+describe.each(kJobs)("array operations on %i PEs, SHOAL_ARRAY_OPS=%s, in %i process(es)", (pes, mode, procs) => {
   let job: JobResult;
   let records: Map<string, Record<string, unknown>>;
   beforeAll(async () => {
-    job = await runJob(pes, "array-ops.ts", { env: { SHOAL_ARRAY_OPS: mode } });
+    job = await runJob(pes, "array-ops.ts", { procs, env: { SHOAL_ARRAY_OPS: mode } });
     records = new Map(recordsOf(job, "ops").map((r) => [`${String(r["dtype"])} ${String(r["dist"])} ${String(r["pe"])}`, r]));
   });
 

@@ -9,7 +9,7 @@ import {
   afterPuts, bitsOf, builtinsOf, casesFor, decode, encode, encodeAll, getRangesOf, isBig, isFloat, isSigned, kMapTarget, kOutSlack,
   kUnknownReduction, kUserReductions, mapSame, mapToTarget, outSentinel, putPlanOf, scansOf, storedAs, typedOf, type WholeCase,
 } from "./fixtures/array-whole-plan.js";
-import { kPeCounts, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 import { ownedIndices } from "./helpers/layout-oracle.js";
 
 type JobRecord = Record<string, unknown>;
@@ -295,10 +295,10 @@ function basicBehaviours(pes: number, jobOf: () => JobResult, mode: "direct" | "
   });
 }
 
-describe.each(kPeCounts)("whole-array operations on %i PEs", (pes) => {
+describe.each(kShapes)("whole-array operations on $name", ({ pes, procs }) => {
   let job: JobResult;
   beforeAll(async () => {
-    job = await runJob(pes, "array-whole.ts");
+    job = await runJob(pes, "array-whole.ts", { procs });
   });
 
   basicBehaviours(pes, () => job, "direct");

@@ -355,11 +355,13 @@ describe.skipIf(!hasOpenMpi)(openMpiTitle, () => {
     }
   });
 
-  it("refuses a job of several processes with exit code 2 until the NNG transport exists", async () => {
+  it("runs a job of several processes: mpirun -n 2 shoal exec is one job of 2 PEs", async () => {
     const result = await launch("mpirun", ["-n", "2", ...kMpirun], ["exec", "test/fixtures/hello.ts"]);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain("need the NNG transport, which is not built yet");
-    expect(result.records.filter((r) => r["kind"] === "hello")).toEqual([]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const hellos = result.records.filter((r) => r["kind"] === "hello").sort((a, b) => Number(a["pe"]) - Number(b["pe"]));
+    expect(hellos.map((r) => r["pe"])).toEqual([0, 1]);
+    for (const record of hellos) expect(record["numPes"]).toBe(2);
   });
 
   it.skipIf(cpus().length < 2)("warns when mpirun bound the process to fewer cores than its PEs", async () => {

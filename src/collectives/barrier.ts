@@ -42,7 +42,7 @@ export async function barrier(engine: Engine, timeoutMs: number): Promise<void> 
   const started = performance.now();
   const report = setInterval(() => {
     const missing: number[] = [];
-    for (let pe = transport.firstPe; pe < transport.firstPe + transport.localPes; pe++) {
+    for (let pe = 0; pe < engine.numPes; pe++) {
       if (Atomics.load(control, arrivedWord(pe)) < generation + 1) missing.push(pe);
     }
     const waited = `shoal: PE ${engine.pe} has waited ${Math.round(performance.now() - started)} ms in barrier ${generation + 1} of this job ` +

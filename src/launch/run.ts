@@ -126,10 +126,17 @@ export async function runJob(options: RunJobOptions): Promise<number> {
       for (const [other, worker] of workers.entries()) if (!finished[other]) void worker.terminate();
     }, config.abortGraceMs);
   };
+  // The other processes hear of the first failure that is not only "another PE failed": a PE
+  // raises the abort flag itself before its launcher hears of it, so a secondary failure of a PE
+  // of this process may arrive first.
+  let abortSent = false;
   const fail = (local: number, error: unknown): void => {
     const pe = firstPe + local;
     const secondary = isPeFailure(error);
-    if (!failed && !secondary) io?.command({ type: "abort", pe, reason: firstLine(error) });
+    if (!abortSent && !secondary && io !== undefined) {
+      abortSent = true;
+      io.command({ type: "abort", pe, reason: firstLine(error) });
+    }
     endJob(pe);
     if (secondary) {
       heldBack ??= `shoal: PE ${pe} failed: ${describeFailure(error)}`;
@@ -145,9 +152,9 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   };
   io?.onFailure((pe, reason) => {
     if (finished.every(Boolean)) return;
-    const fresh = !failed;
+    abortSent = true; // the other processes know already
     endJob(pe);
-    if (fresh && !primaryReported) {
+    if (!primaryReported) {
       primaryReported = true;
       report(`shoal: process ${job!.rank}: ${/^process \d+ /.test(reason) ? reason : `PE ${pe} failed: ${reason}`}`);
       report(`shoal: ending the job (the PEs of process ${job!.rank} are stopped within ${config.abortGraceMs} ms)`);
@@ -199,7 +206,13 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   await Promise.all(exits);
   if (graceTimer !== undefined) clearTimeout(graceTimer);
   if (!primaryReported && heldBack !== undefined) report(heldBack);
-  if (io !== undefined) await io.close();
+  if (io !== undefined) {
+    if (failed && !abortSent) {
+      const failedPe = Atomics.load(new Int32Array(control), 0) - 1;
+      io.command({ type: "abort", pe: failedPe, reason: heldBack ?? `PE ${failedPe} failed` });
+    }
+    await io.close();
+  }
   return exitCode;
 }
 

@@ -13,7 +13,7 @@
  *   frame too large for a ring record travels by reference, as inside a process.
  * - **Barriers.** When the last PE of this process arrives at a barrier it stores PROCESS_ARRIVED
  *   and wakes the IO worker, which tells every other process (ARRIVE, with this process's
- *   active-message hash, so `init` can compare every PE's). Once every process has arrived at that
+ *   PEs' active-message hashes, so `init` can compare every PE's). Once every process has arrived at that
  *   generation, it raises the generation and wakes the PEs.
  * - **Failures.** An ABORT from another process, or the loss of its connection before it said
  *   GOODBYE, raises this process's abort flag (so every PE rejects its pending handles) and is
@@ -27,7 +27,7 @@ import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
 import { TransportError } from "../../errors.js";
 import { kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
-import { kAbort, kBarrierGeneration, kProcessArrived, registryWord } from "../shm/job.js";
+import { arrivedWord, kAbort, kBarrierGeneration, kProcessArrived, registryWord } from "../shm/job.js";
 import { Ring, copyBytes } from "../shm/ring.js";
 import { kRouteBytes, kRouteFrameByReference } from "../shm/transport.js";
 import type { Mesh } from "../nng/mesh.js";
@@ -308,10 +308,12 @@ export class IoService implements StreamEntryHandler {
     }
   }
 
-  arrive(generation: number, hash: number): void {
+  arrive(generation: number, hashes: Uint32Array): void {
     const first = this.#firstPeOf(this.#source);
-    for (let pe = first; pe < first + this.#options.pesPerProcess; pe++) {
-      Atomics.store(this.#control, registryWord(pe, this.#numPes), hash);
+    for (let k = 0; k < this.#options.pesPerProcess; k++) {
+      Atomics.store(this.#control, registryWord(first + k, this.#numPes), hashes[k]! | 0);
+      // For a barrier that waits too long: every PE of that process has arrived.
+      Atomics.store(this.#control, arrivedWord(first + k), generation);
     }
     this.#arrivals.set(generation, (this.#arrivals.get(generation) ?? 0) + 1);
     this.#tryRelease();
@@ -331,8 +333,14 @@ export class IoService implements StreamEntryHandler {
     const arrived = Atomics.load(this.#control, kProcessArrived);
     if (arrived === this.#arrivedAt || this.#mesh === undefined) return;
     this.#arrivedAt = arrived;
-    const hash = Atomics.load(this.#control, registryWord(this.#firstPe, this.#numPes));
-    for (const writer of this.#writers) writer?.header(EntryKind.Arrive, 0, arrived, hash);
+    const hashes = new Uint32Array(this.#options.pesPerProcess);
+    for (let k = 0; k < hashes.length; k++) hashes[k] = Atomics.load(this.#control, registryWord(this.#firstPe + k, this.#numPes));
+    const bytes = new Uint8Array(hashes.buffer);
+    for (const writer of this.#writers) {
+      if (writer === undefined) continue;
+      writer.header(EntryKind.Arrive, 0, arrived, bytes.byteLength);
+      writer.append(bytes, 0, bytes.byteLength);
+    }
     this.#arrivals.set(arrived, (this.#arrivals.get(arrived) ?? 0) + 1);
     this.#tryRelease();
   }

@@ -12,9 +12,10 @@
  *         1  u8   0
  *         2  u16  FRAME: number of large payloads; else 0
  *         4  u32  FRAME: destination PE; ARRIVE: barrier generation + 1; ABORT: the failed PE
- *         8  u32  FRAME: frame bytes; ARRIVE: the hash of the sender's active-message names; ABORT: bytes of the reason
+ *         8  u32  FRAME: frame bytes; ARRIVE: bytes of the hashes; ABORT: bytes of the reason
  *        12  u32  0
  * FRAME   payload count × u32 payload bytes, the frame (its own header names the source PE), the payloads
+ * ARRIVE  one u32 per PE of the sender: the hash of the PE's active-message names
  * ABORT   the reason, UTF-8
  * ```
  * All integers are little-endian.
@@ -111,12 +112,12 @@ export interface StreamEntryHandler {
    * payloads in order.
    */
   frame(dest: number, frame: Uint8Array, length: number, payloads: SharedArrayBuffer[]): void;
-  arrive(generation: number, hash: number): void;
+  arrive(generation: number, hashes: Uint32Array): void;
   abort(pe: number, reason: string): void;
   goodbye(): void;
 }
 
-const Piece = { Header: 0, Table: 1, Frame: 2, Payload: 3, Reason: 4 } as const;
+const Piece = { Header: 0, Table: 1, Frame: 2, Payload: 3, Reason: 4, Hashes: 5 } as const;
 type Piece = (typeof Piece)[keyof typeof Piece];
 
 /** The receiving end of one stream: feed it the messages in order; it calls the handler per entry. */
@@ -186,8 +187,7 @@ export class StreamReader {
             this.#expect(Piece.Table, this.#table, 4 * this.#count);
             return;
           case EntryKind.Arrive:
-            this.#handler.arrive(this.#a, this.#b);
-            this.#expect(Piece.Header, this.#header, kEntryHeaderBytes);
+            this.#expect(Piece.Hashes, new Uint8Array(this.#b), this.#b);
             return;
           case EntryKind.Abort:
             this.#expect(Piece.Reason, new Uint8Array(this.#b), this.#b);
@@ -232,6 +232,12 @@ export class StreamReader {
           this.#handler.frame(this.#a, frame, this.#b, payloads);
         }
         return;
+      case Piece.Hashes: {
+        const hashes = new Uint32Array(this.#target.buffer, 0, this.#targetLength >>> 2);
+        this.#expect(Piece.Header, this.#header, kEntryHeaderBytes);
+        this.#handler.arrive(this.#a, hashes);
+        return;
+      }
       case Piece.Reason: {
         const reason = new TextDecoder().decode(this.#target);
         this.#expect(Piece.Header, this.#header, kEntryHeaderBytes);
