@@ -48,6 +48,10 @@ const control: PeControl = {
       await import(pathToFileURL(data.program).href);
       const world = await init();
       await world.close();
+      // A worker's stdout reaches the process through its parent thread: let what the program
+      // printed be handed over before the launcher ends this thread.
+      await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
+      await new Promise<void>((resolve) => process.stderr.write("", () => resolve()));
     } catch (error) {
       markFailed();
       throw error;
