@@ -34,6 +34,25 @@ export interface RunProcessesOptions {
 /** How long after the first failed process the others may take to end by themselves, on top of the abort grace. */
 const kExtraGraceMs = 3000;
 
+/** Passes what `from` prints on to `to`, whole lines at a time; the returned call passes on the rest. */
+function forwardLines(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): () => void {
+  let pending = "";
+  from.setEncoding("utf8");
+  from.on("data", (chunk: string) => {
+    const end = chunk.lastIndexOf("\n");
+    if (end < 0) {
+      pending += chunk;
+      return;
+    }
+    to.write(pending + chunk.slice(0, end + 1));
+    pending = chunk.slice(end + 1);
+  });
+  return () => {
+    if (pending !== "") to.write(pending);
+    pending = "";
+  };
+}
+
 /** Runs a job of `procs` processes on this host and resolves to its exit code. */
 export async function runProcesses(options: RunProcessesOptions): Promise<number> {
   const config = readConfig();
@@ -59,7 +78,9 @@ export async function runProcesses(options: RunProcessesOptions): Promise<number
         process.execPath,
         [...process.execArgv, options.cli, "exec", "--pes-per-proc", String(options.pesPerProc), "--", resolve(options.program), ...options.args],
         {
-          stdio: ["ignore", "inherit", "inherit"],
+          // Piped, and passed on a whole line at a time: two processes writing long lines into one
+          // pipe would otherwise interleave them (a pipe write is atomic only up to 4 KiB).
+          stdio: ["ignore", "pipe", "pipe"],
           env: {
             ...process.env,
             SHOAL_RANK: String(rank),
@@ -73,6 +94,8 @@ export async function runProcesses(options: RunProcessesOptions): Promise<number
         },
       );
       children.push(child);
+      const flushOut = forwardLines(child.stdout!, process.stdout);
+      const flushErr = forwardLines(child.stderr!, process.stderr);
       done.push(new Promise<void>((resolveExit) => {
         child.on("error", (error) => {
           report(`shoal: process ${rank} could not start: ${error.message}`);
@@ -80,7 +103,9 @@ export async function runProcesses(options: RunProcessesOptions): Promise<number
           exited[rank] = true;
           resolveExit();
         });
-        child.on("exit", (code, signal) => {
+        child.on("close", (code, signal) => {
+          flushOut();
+          flushErr();
           exited[rank] = true;
           if (code !== 0) {
             if (signal !== null) report(`shoal: process ${rank} (pid ${child.pid}) was killed by ${signal}`);
