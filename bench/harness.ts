@@ -5,7 +5,7 @@
  */
 import { Worker } from "node:worker_threads";
 
-import { defineAm, type World } from "shoal";
+import { defineAm, type DistArray, type World } from "shoal";
 
 let release!: () => void;
 const released = new Promise<void>((resolve) => {
@@ -164,4 +164,29 @@ export function secondsSince(start: bigint): number {
 /** Starts a worker from JavaScript source (baselines need a plain second thread). */
 export function startWorker(source: string, workerData: unknown): Worker {
   return new Worker(source, { eval: true, workerData });
+}
+
+/**
+ * PE `pe` checks a histogram table that `numPes` PEs each updated `updates` times at the indices
+ * `indicesOf(owner)` (its own are `mine`): it sums to every update, and, when `full`, every element
+ * matches the oracle. Throws, naming `name`, when it does not.
+ */
+export async function checkHistogram(
+  name: string, table: DistArray<"u32">, numPes: number, pe: number, updates: number,
+  mine: Uint32Array, indicesOf: (owner: number) => Uint32Array, full: boolean,
+): Promise<void> {
+  const total = await table.sum();
+  if (total !== updates * numPes) {
+    throw new Error(`${name}: the table sums to ${total}, expected ${updates * numPes} (${numPes} PEs × ${updates} updates): updates were lost or doubled`);
+  }
+  if (!full) return;
+  const expected = new Uint32Array(table.length);
+  for (let owner = 0; owner < numPes; owner++) {
+    const theirs = owner === pe ? mine : indicesOf(owner);
+    for (let k = 0; k < updates; k++) expected[theirs[k]!]!++;
+  }
+  const got = await table.get(0, table.length);
+  for (let i = 0; i < table.length; i++) {
+    if (got[i] !== expected[i]) throw new Error(`${name}: element ${i} is ${got[i]}, expected ${expected[i]}`);
+  }
 }

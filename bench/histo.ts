@@ -23,7 +23,7 @@ import type { Worker } from "node:worker_threads";
 
 import { init } from "shoal";
 
-import { alternate, choiceOption, generator, integerOption, printRows, secondsSince, startWorker, summarize, type Row } from "./harness.js";
+import { alternate, checkHistogram, choiceOption, generator, integerOption, printRows, secondsSince, startWorker, summarize, type Row } from "./harness.js";
 
 const world = await init();
 const perPe = integerOption("table", 1 << 20);
@@ -115,24 +115,6 @@ async function controlHisto(): Promise<number> {
   return rate;
 }
 
-/** PE 0: the table sums to every PE's updates (and, when `full`, every element matches the oracle). */
-async function check(full: boolean): Promise<void> {
-  const total = await table.sum();
-  if (total !== updates * numPes) {
-    throw new Error(`histo: the table sums to ${total}, expected ${updates * numPes} (${numPes} PEs × ${updates} updates): updates were lost or doubled`);
-  }
-  if (!full) return;
-  const expected = new Uint32Array(length);
-  for (let owner = 0; owner < numPes; owner++) {
-    const theirs = owner === pe ? indices : indicesOf(owner);
-    for (let k = 0; k < updates; k++) expected[theirs[k]!]!++;
-  }
-  const got = await table.get(0, length);
-  for (let i = 0; i < length; i++) {
-    if (got[i] !== expected[i]) throw new Error(`histo: element ${i} is ${got[i]}, expected ${expected[i]}`);
-  }
-}
-
 const shoal: number[] = [];
 const baseline: number[] = [];
 const control: number[] = [];
@@ -140,7 +122,7 @@ for (let rep = -1; rep < reps; rep++) {
   const [rate, base] = await alternate(world, rep, async () => {
     const measured = await shoalHisto();
     if (pe === 0) {
-      await check(rep === reps - 1);
+      await checkHistogram("histo", table, numPes, pe, updates, indices, indicesOf, rep === reps - 1);
       await table.fill(0);
     }
     return measured;

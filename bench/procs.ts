@@ -28,7 +28,7 @@
  */
 import { defineAm, init } from "shoal";
 
-import { alternate, endBenchmark, generator, integerOption, printRows, secondsSince, settle, summarize, type Row } from "./harness.js";
+import { alternate, checkHistogram, endBenchmark, generator, integerOption, printRows, secondsSince, settle, summarize, type Row } from "./harness.js";
 import { roundTrip, startLinks, stream, type Links } from "./support/nng-links.js";
 
 const echo = defineAm("bench.procs.echo", (_ctx, x: number) => x);
@@ -152,24 +152,6 @@ function baselineHisto(): number {
   return rate;
 }
 
-/** PE 0: the table sums to both PEs' updates (and, when `full`, every element matches the oracle). */
-async function checkHisto(full: boolean): Promise<void> {
-  const total = await table.sum();
-  if (total !== updates * numPes) {
-    throw new Error(`procs: the histogram sums to ${total}, expected ${updates * numPes} (${numPes} PEs × ${updates} updates): updates were lost or doubled`);
-  }
-  if (!full) return;
-  const expected = new Uint32Array(length);
-  for (let owner = 0; owner < numPes; owner++) {
-    const theirs = owner === pe ? indices : indicesOf(owner);
-    for (let k = 0; k < updates; k++) expected[theirs[k]!]!++;
-  }
-  const got = await table.get(0, length);
-  for (let i = 0; i < length; i++) {
-    if (got[i] !== expected[i]) throw new Error(`procs: histogram element ${i} is ${got[i]}, expected ${expected[i]}`);
-  }
-}
-
 /** Both PEs: the histogram and its baseline, alternating; M updates/s (the figures on PE 0). */
 async function histograms(): Promise<{ shoal: number[]; baseline: number[] }> {
   const shoal: number[] = [];
@@ -178,7 +160,7 @@ async function histograms(): Promise<{ shoal: number[]; baseline: number[] }> {
     const [rate, base] = await alternate(world, rep, async () => {
       const measured = await shoalHisto();
       if (pe === 0) {
-        await checkHisto(rep === reps - 1);
+        await checkHistogram("procs", table, numPes, pe, updates, indices, indicesOf, rep === reps - 1);
         await table.fill(0);
       }
       return measured;

@@ -78,6 +78,8 @@ export class IoService implements StreamEntryHandler {
   readonly #own: Ring;
   readonly #scratch: Uint8Array;
   readonly #overflow: Uint8Array[] = [];
+  /** Where a blocked delivery copies this ring's records aside; #scratch may hold the record being forwarded. */
+  #stealScratch: Uint8Array | undefined;
   readonly #firstPe: number;
   readonly #numPes: number;
   readonly #writers: (StreamWriter | undefined)[];
@@ -300,7 +302,7 @@ export class IoService implements StreamEntryHandler {
   }
 
   #stealOwn(): void {
-    const scratch = new Uint8Array(this.#own.maxPayload);
+    const scratch = (this.#stealScratch ??= new Uint8Array(this.#own.maxPayload));
     for (;;) {
       const length = this.#own.readNext(scratch);
       if (length < 0) return;
