@@ -6,6 +6,7 @@
 import { MessageChannel, isMainThread } from "node:worker_threads";
 
 import { Engine, freezeRegistry } from "./am/index.js";
+import { setArrayAnnouncer } from "./array/state.js";
 import { barrier } from "./collectives/index.js";
 import { readConfig, type ShoalConfig } from "./config/index.js";
 import { RegistryError } from "./errors.js";
@@ -60,6 +61,8 @@ async function start(): Promise<World> {
   const table = freezeRegistry();
   const transport = new ShmTransport(context.endpoint, !isMainThread);
   const engine = new Engine(transport, table, context.config, context.localPes);
+  // The first PE of each process tells its IO worker about arrays, whose far operations it serves.
+  setArrayAnnouncer(transport.multiProcess && transport.pe === transport.firstPe ? (message) => transport.tellIoWorker(message) : undefined);
   const world = new World({ engine, config: context.config, barrier: () => barrier(engine, context.config.barrierTimeoutMs) });
   const { pe, numPes } = transport;
   Atomics.store(transport.control, registryWord(pe, numPes), table.hash | 0);

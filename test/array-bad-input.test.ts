@@ -1,11 +1,12 @@
 // Bad input to distributed arrays is refused on the calling PE with a typed error (a ShoalError
 // subclass with a stable code, whose message names the bad index or value, the bounds, and what to
 // do), before anything is applied: a batch with one bad entry changes nothing. What is merely
-// unusual works: empty batches, empty arrays, float division by zero. One job per PE count and
-// mode runs every check on every PE (test/fixtures/array-bad-input.ts).
+// unusual works: empty batches, empty arrays, float division by zero. One job per shape (PE count,
+// in one process or spread over several) and mode runs every check on every PE
+// (test/fixtures/array-bad-input.ts); the refusals and results are the same on every shape.
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kMultiProcessShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 const range = (n: number) => [...Array(n).keys()];
 
@@ -140,12 +141,15 @@ const kMismatchChecks: Record<string, Refusal> = {
   },
 };
 
-const kJobs: [number, "direct" | "am"][] = [[1, "direct"], [3, "direct"], [3, "am"]];
+const kJobs: [number, "direct" | "am", number][] = [
+  [1, "direct", 1], [3, "direct", 1], [3, "am", 1],
+  ...kMultiProcessShapes.map(({ pes, procs }) => [pes, "direct", procs] as [number, "direct", number]),
+];
 
-describe.each(kJobs)("bad input to distributed arrays on %i PEs, SHOAL_ARRAY_OPS=%s", (pes, mode) => {
+describe.each(kJobs)("bad input to distributed arrays on %i PEs, SHOAL_ARRAY_OPS=%s, in %i process(es)", (pes, mode, procs) => {
   let job: JobResult;
   beforeAll(async () => {
-    job = await runJob(pes, "array-bad-input.ts", { env: { SHOAL_ARRAY_OPS: mode } });
+    job = await runJob(pes, "array-bad-input.ts", { procs, env: { SHOAL_ARRAY_OPS: mode } });
   });
 
   /** The records of `kind` for `check`, one per PE, in PE order. */
@@ -168,6 +172,11 @@ describe.each(kJobs)("bad input to distributed arrays on %i PEs, SHOAL_ARRAY_OPS
   it("runs to completion: exit code 0 and nothing on stderr", () => {
     expect(job.stderr).toBe("");
     expect(job.code).toBe(0);
+  });
+
+  it(`runs PEs p·T..p·T+T-1 in process p of ${procs}, with T = ${pes / procs} PEs per process`, () => {
+    const placement = onePerPe(job, "placement", pes).map((r) => [r["process"], r["numProcesses"]]);
+    expect(placement).toEqual([...Array(pes).keys()].map((p) => [Math.floor(p / (pes / procs)), procs]));
   });
 
   it("makes exactly the checks listed here", () => {

@@ -1,14 +1,15 @@
 // Index math of distributed arrays: ownerOf, localIndex, globalIndex, localLength and local.length,
 // under the block and cyclic distributions, on every PE count and on lengths that catch edge cases
-// (0, 1, 2, primes, shorter than the PE count, long). One job per PE count prints what every PE sees
-// (test/fixtures/array-layout.ts); the test compares it with an oracle built from the definitions:
+// (0, 1, 2, primes, shorter than the PE count, long). One job per shape (PE count, in one process or
+// spread over several) prints what every PE sees (test/fixtures/array-layout.ts); the test compares
+// it with an oracle built from the definitions, which do not depend on the processes:
 // - block: the first n % P PEs hold floor(n / P) + 1 contiguous elements, the others floor(n / P),
 //   PE 0's first, then PE 1's, and so on;
 // - cyclic: PE i % P holds element i, at local index floor(i / P).
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { layoutLengths } from "./fixtures/array-layout-plan.js";
-import { kPeCounts, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 const range = (n: number) => [...Array(n).keys()];
 const kDists = ["block", "cyclic"] as const;
@@ -62,10 +63,10 @@ describe("the layout oracle", () => {
   });
 });
 
-describe.each(kPeCounts)("array layout on %i PEs", (pes) => {
+describe.each(kShapes)("array layout on $name", ({ pes, procs }) => {
   let job: JobResult;
   beforeAll(async () => {
-    job = await runJob(pes, "array-layout.ts");
+    job = await runJob(pes, "array-layout.ts", { procs });
   });
 
   /** Every layout record, each with its expected layout; one per PE, length and distribution. */
@@ -82,6 +83,11 @@ describe.each(kPeCounts)("array layout on %i PEs", (pes) => {
   it("runs to completion: exit code 0 and nothing on stderr", () => {
     expect(job.stderr).toBe("");
     expect(job.code).toBe(0);
+  });
+
+  it(`runs PEs p·T..p·T+T-1 in process p of ${procs}, with T = ${pes / procs} PEs per process`, () => {
+    const placement = onePerPe(job, "placement", pes).map((r) => [r["process"], r["numProcesses"]]);
+    expect(placement).toEqual([...Array(pes).keys()].map((p) => [Math.floor(p / (pes / procs)), procs]));
   });
 
   it("covers every length on both distributions, from every PE", () => {

@@ -1,7 +1,10 @@
 // Views of DistArray: `local` (the PE's part, a typed array on shared memory), `localView` (an
 // ndarray over it), and Arrow interchange (`toArrow`, `DistArray.fromArrow`), on every dtype, both
-// distributions, lengths 0, 1, shorter than the PE count and a prime. One job per PE count runs
-// every case (test/fixtures/array-views.ts); each `it` reads its records.
+// distributions, lengths 0, 1, shorter than the PE count and a prime. One job per shape (PE count,
+// in one process or spread over several) runs every case (test/fixtures/array-views.ts); each `it`
+// reads its records. The views are of the PE's own part, which is in its own process's buffer on
+// every shape; the other PEs' elements (get, load, toArrow()) come by active message from another
+// process. Either way a PE count gives the same records in one process as in several.
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Distribution, Scalar } from "shoal";
 
@@ -9,7 +12,7 @@ import {
   afterElementOps, gridValuesOf, kArrowTypeOf, kGridColumns, kGridPerPe, kGridRows, vectorPlansOf, vectorValues, viewPlanOf,
 } from "./fixtures/array-views-plan.js";
 import { casesFor, encode, encodeAll, kArrayOf, kDistributions, kDtypeNames, type WholeCase } from "./fixtures/array-whole-plan.js";
-import { kPeCounts, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { kShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 import { ownedIndices } from "./helpers/layout-oracle.js";
 
 type JobRecord = Record<string, unknown>;
@@ -34,16 +37,21 @@ const eachCase = (job: JobResult, pes: number, kind: string): [WholeCase, JobRec
 
 const gridCases = kDtypeNames.flatMap((dtype) => kDistributions.map((dist) => ({ name: `${dtype} ${dist} grid`, dtype, dist })));
 
-describe.each(kPeCounts)("array views on %i PEs", (pes) => {
+describe.each(kShapes)("array views on $name", ({ pes, procs }) => {
   let job: JobResult;
   beforeAll(async () => {
-    job = await runJob(pes, "array-views.ts");
+    job = await runJob(pes, "array-views.ts", { procs });
   });
 
   it("runs to completion: exit code 0, nothing on stderr, every PE done", () => {
     expect(job.stderr).toBe("");
     expect(job.code).toBe(0);
     onePerPe(job, "done", pes);
+  });
+
+  it(`runs PEs p·T..p·T+T-1 in process p of ${procs}, with T = ${pes / procs} PEs per process`, () => {
+    const placement = onePerPe(job, "placement", pes).map((r) => [r["process"], r["numProcesses"]]);
+    expect(placement).toEqual([...Array(pes).keys()].map((p) => [Math.floor(p / (pes / procs)), procs]));
   });
 
   describe("local", () => {

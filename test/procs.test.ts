@@ -118,6 +118,33 @@ describe("the stream between two processes cut at any SHOAL_MTU", () => {
   });
 });
 
+describe("far array operations across processes", () => {
+  /** What PE 0 reads back after each step of far-ops.ts, computed here. */
+  function oracle(n: number): number[][] {
+    const put = Array.from({ length: n }, (_, k) => k * 3 - 7);
+    const added = put.map((v) => v + 2 * 4); // every local index is hit 4 times by (k * 7919) % n, k < 4n
+    return [put, added, [added[0]!, added[1]!, added[0]! + 5], new Array<number>(n).fill(4), Array.from({ length: n }, (_, k) => k / 4)];
+  }
+  const bigSum = 100 * (999 * 1000) / 2; // 100 000 values k % 1000
+
+  it("are applied by the owner's IO worker, without waking the owner PE, with the results of one process", async () => {
+    const far = await runCommand(process.execPath, [cli, "run", "-n", "2", "--procs", "2", fixture("far-ops.ts")]);
+    expect(far.stderr).toBe("");
+    expect(far.code).toBe(0);
+    const [pe0, pe1] = onePerPe(far, "far", 2);
+    expect(pe0!["parts"]).toEqual(oracle(1000));
+    expect(pe0!["bigSum"]).toBe(bigSum);
+    expect(pe1!["handled"], "requests PE 1's own engine handled").toBe(0);
+    // In one process, with every operation as a message, PE 1 handles them itself: same results.
+    const messages = await runCommand(process.execPath, [cli, "run", "-n", "2", fixture("far-ops.ts")], { env: { SHOAL_ARRAY_OPS: "am" } });
+    expect(messages.code).toBe(0);
+    const [one0, one1] = onePerPe(messages, "far", 2);
+    expect(one0!["parts"]).toEqual(oracle(1000));
+    expect(one0!["bigSum"]).toBe(bigSum);
+    expect(one1!["handled"]).toBeGreaterThanOrEqual(9);
+  });
+});
+
 describe("mpirun (Open MPI) places the processes", () => {
   it("mpirun -n 2 shoal exec --pes-per-proc 2: one job of 4 PEs, meeting by the job's id on this host", async () => {
     const job = await runCommand("mpirun", ["-n", "2", "--bind-to", "none", process.execPath, cli, "exec", "--pes-per-proc", "2", fixture("procs-work.ts"), "300"], {
@@ -149,6 +176,22 @@ describe("a process lost mid-run", () => {
     expect(job.stderr).toContain("process 1 (PEs 2..3) was lost");
     expect(job.stderr).toContain(`process 1 (pid ${victim}) was killed by ${signal}`);
     for (const pid of [...pids, job.pid]) expect(alive(pid), `process ${pid} is gone`).toBe(false);
+  });
+});
+
+describe("a launcher killed mid-run", () => {
+  it("kill -9 of shoal run --procs ends its processes within 5 s", async () => {
+    const job = watch(["run", "-n", "4", "--procs", "2", fixture("procs-work.ts"), "60000"]);
+    const ready = await job.until("ready", 4);
+    const pids = [...new Set(ready.map((r) => Number(r["pid"])))];
+    expect(pids).toHaveLength(2);
+    const killedAt = performance.now();
+    process.kill(job.pid, "SIGKILL");
+    await job.exited;
+    while (pids.some(alive) && performance.now() - killedAt < 5000) await new Promise((resolve) => setTimeout(resolve, 50));
+    const left = pids.filter(alive);
+    for (const pid of left) process.kill(pid, "SIGKILL"); // so that a failure leaves nothing running
+    expect(left, "processes still running 5 s after their launcher was killed").toEqual([]);
   });
 });
 

@@ -299,7 +299,7 @@ export class FrameWriter {
       this.bytes[this.position] = TAG_LARGE;
       this.bytes[this.position + 1] = code;
       this.position += 2;
-      this.#large.push(bytes);
+      this.#large.push(kHandedOver.has(value) ? (value.buffer as SharedArrayBuffer) : bytes);
       return;
     }
     this.ensure(6 + 8 + value.byteLength);
@@ -338,6 +338,21 @@ export class FrameWriter {
     }
     this.#large.length = 0;
   }
+}
+
+/** Typed arrays whose SharedArrayBuffer the sender gave up: they travel by reference, uncopied. */
+const kHandedOver = new WeakSet<TypedArray>();
+
+/**
+ * A typed array of `length` elements over a new SharedArrayBuffer of its own, which the caller
+ * gives up once it passes the array as (part of) an active message's argument: when large, it then
+ * travels by reference instead of being copied. For shoal's own messages (a far `put`), whose
+ * caller builds the array for the message and never touches it again. @internal
+ */
+export function handOverArray<T extends TypedArray>(Array: new (buffer: SharedArrayBuffer) => T, bytesPerElement: number, length: number): T {
+  const array = new Array(new SharedArrayBuffer(length * bytesPerElement));
+  kHandedOver.add(array);
+  return array;
 }
 
 /** Reads values from a received frame. */

@@ -18,6 +18,7 @@ import type { Vector } from "apache-arrow";
 import ndarray from "ndarray";
 
 import { reductionNamed, sum as sumOp, prod as prodOp, min as minOp, max as maxOp, type Reduction, type Scalar } from "../../kernels/index.js";
+import { handOverArray } from "../am/index.js";
 import { ShoalRangeError, ShoalTypeError, StateError, describeValue } from "../errors.js";
 import type { Team } from "../team/index.js";
 import { article, checkIndex, checkRange, checkValue, checkValues, gather, isList, resolveIndices } from "./check.js";
@@ -981,7 +982,8 @@ export class DistArray<D extends Dtype = Dtype> {
       if (this.#isNear(pe)) {
         scatterStrided(source, first - start, stride, data, this.#layout.partOffset(pe) + local, n);
       } else {
-        const part = new this.#info.Array(n);
+        // Built for the message alone, so it travels by reference instead of being copied again.
+        const part = handOverArray(this.#info.Array as new (buffer: SharedArrayBuffer) => AnyTypedArray, this.#info.bytes, n);
         scatterStrided(source, first - start, stride, part, 0, n);
         calls.push(this.#team.exec(pe, putAm, [this.#state.id, local, part]));
       }
@@ -1243,9 +1245,12 @@ export class DistArray<D extends Dtype = Dtype> {
   }
 
   /**
-   * Releases this PE's handle: later calls on it throw, and operations other PEs send for it are
-   * refused. Call `world.barrier()` first so that no PE still uses the array; the memory is
-   * returned once every PE has freed it.
+   * Releases this PE's handle: later calls on it throw a `StateError`. Call `world.barrier()`
+   * first so that no PE still uses the array; the memory is returned once every PE has freed it.
+   * Other PEs are not checked: an operation that reaches this PE's part as a message afterwards
+   * (from another process, or with `SHOAL_ARRAY_OPS=am`) may fail with a `RemoteError` whose
+   * `remoteName` is `"StateError"`, while PEs of the same process, which apply operations to the
+   * shared memory directly, are not stopped.
    *
    * @example
    * ```ts
@@ -1457,26 +1462,28 @@ export class DistArray<D extends Dtype = Dtype> {
       if (operands !== undefined) groupValues[owner]![j] = operands[k]!;
       if (expectedValues !== undefined) groupExpected[owner]![j] = expectedValues[k]!;
     }
+    const scatterInto = (order: Uint32Array, results: AnyTypedArray | undefined): void => {
+      if (out === undefined || results === undefined) return;
+      for (let j = 0; j < order.length; j++) out[order[j]!] = results[j]!;
+    };
+    // The far groups leave first, so that their owners work while this PE applies the near ones.
     const calls: Promise<void>[] = [];
     for (let pe = 0; pe < pes; pe++) {
-      if (counts[pe] === 0) continue;
+      if (counts[pe] === 0 || this.#isNear(pe)) continue;
       const order = orders[pe]!;
-      const scatter = (results: AnyTypedArray | undefined): void => {
-        if (out === undefined || results === undefined) return;
-        for (let j = 0; j < order.length; j++) out[order[j]!] = results[j]!;
-      };
-      if (this.#isNear(pe)) {
-        const local = locals[pe]!;
-        const results = fetch ? new this.#info.Array(local.length) : undefined;
-        applyOp(this.#state.target, {
-          op, positions: local, offset: layout.partOffset(pe), n: local.length, values: groupValues[pe], scalar,
-          expected: groupExpected[pe], expectedScalar, out: results,
-        });
-        scatter(results);
-      } else {
-        const request: OpRequest = [this.#state.id, op, locals[pe]!, groupValues[pe], scalar, groupExpected[pe], expectedScalar, fetch];
-        calls.push(this.#team.exec(pe, opAm, request).then((results) => scatter(results as AnyTypedArray | undefined)));
-      }
+      const request: OpRequest = [this.#state.id, op, locals[pe]!, groupValues[pe], scalar, groupExpected[pe], expectedScalar, fetch];
+      calls.push(this.#team.exec(pe, opAm, request).then((results) => scatterInto(order, results as AnyTypedArray | undefined)));
+    }
+    if (calls.length > 0) this.#team.flush();
+    for (let pe = 0; pe < pes; pe++) {
+      if (counts[pe] === 0 || !this.#isNear(pe)) continue;
+      const local = locals[pe]!;
+      const results = fetch ? new this.#info.Array(local.length) : undefined;
+      applyOp(this.#state.target, {
+        op, positions: local, offset: layout.partOffset(pe), n: local.length, values: groupValues[pe], scalar,
+        expected: groupExpected[pe], expectedScalar, out: results,
+      });
+      scatterInto(orders[pe]!, results);
     }
     await Promise.all(calls);
     return out;

@@ -3,3 +3,4 @@ export type { ArrayOptions, FromArrowOptions, Indices, MapOptions, ReductionLike
 export { kDtypeNames } from "./dtype.js";
 export type { AnyTypedArray, Dtype, ElementOf, TypedArrayOf } from "./dtype.js";
 export type { Distribution } from "./layout.js";
+export { FarOpServer } from "./far-ops.js";

@@ -13,7 +13,7 @@
 import { defineAm, type AmContext } from "../am/index.js";
 import { reductionNamed, type Scalar } from "../../kernels/index.js";
 import { kDtypes, type AnyTypedArray, type Dtype } from "./dtype.js";
-import { applyOp, type OpCode } from "./ops.js";
+import { fillAt, getAt, putAt, runOpRequest, type OpRequest } from "./far-ops.js";
 import { stateOf, type ArrayState } from "./state.js";
 
 // ------------------------------------------------------------------------------------- creation
@@ -117,34 +117,14 @@ export const bufferAm = defineAm("shoal.array.buffer", (_ctx: AmContext, [id, dt
 
 // ----------------------------------------------------------------------------------- operations
 
-/**
- * An element or batch operation on the owner's part:
- * [array id, op, local index or indices, values, scalar, expected values, expected scalar, fetch].
- */
-export type OpRequest = [
-  id: number, op: OpCode, local: number | Uint32Array, values: AnyTypedArray | undefined, scalar: Scalar,
-  expected: AnyTypedArray | undefined, expectedScalar: Scalar, fetch: boolean,
-];
+export type { OpRequest } from "./far-ops.js";
 
-const kOne = new Uint32Array(1);
-
-function runOp(state: ArrayState, pe: number, request: OpRequest): unknown {
-  const local = request[2];
-  const single = typeof local === "number";
-  const positions = single ? kOne : local;
-  if (single) kOne[0] = local;
-  const n = positions.length;
-  const out = request[7] ? new state.info.Array(n) : undefined;
-  applyOp(state.target, {
-    op: request[1], positions, offset: state.layout.partOffset(pe), n, values: request[3], scalar: request[4],
-    expected: request[5], expectedScalar: request[6], out,
-  });
-  return single ? out?.[0] : out;
-}
-
+/** An element or batch operation on the owner's part (see far-ops.ts). */
 export const opAm = defineAm("shoal.array.op", (ctx: AmContext, request: OpRequest): unknown => {
   const state = stateOf(request[0], ctx.pe, ctx.src);
-  return state instanceof Promise ? state.then((s) => runOp(s, ctx.pe, request)) : runOp(state, ctx.pe, request);
+  return state instanceof Promise
+    ? state.then((s) => runOpRequest(s.target, s.layout.partOffset(ctx.pe), request))
+    : runOpRequest(state.target, state.layout.partOffset(ctx.pe), request);
 });
 
 function withState<A extends [number, ...unknown[]], R>(name: string, body: (state: ArrayState, pe: number, arg: A) => R) {
@@ -155,20 +135,17 @@ function withState<A extends [number, ...unknown[]], R>(name: string, body: (sta
 }
 
 /** Copies `count` elements of the owner's part from local index `start`. */
-export const getAm = withState("shoal.array.get", (state, pe, [, start, count]: [number, number, number]) => {
-  const at = state.layout.partOffset(pe) + start;
-  return state.target.data.slice(at, at + count);
-});
+export const getAm = withState("shoal.array.get", (state, pe, [, start, count]: [number, number, number]) =>
+  getAt(state.target, state.layout.partOffset(pe) + start, count));
 
 /** Writes `values` to the owner's part from local index `start`. */
 export const putAm = withState("shoal.array.put", (state, pe, [, start, values]: [number, number, AnyTypedArray]) => {
-  (state.target.data as Float64Array).set(values as Float64Array, state.layout.partOffset(pe) + start);
+  putAt(state.target, state.layout.partOffset(pe) + start, values);
 });
 
 /** Sets every element of the owner's part to `value`. */
 export const fillAm = withState("shoal.array.fill", (state, pe, [, value]: [number, Scalar]) => {
-  const start = state.layout.partOffset(pe);
-  (state.target.data as Float64Array).fill(value as number, start, start + state.layout.localLength(pe));
+  fillAt(state.target, state.layout.partOffset(pe), state.layout.localLength(pe), value);
 });
 
 /** The reduction of the owner's part with the operator named `name`, or undefined for an empty part. */

@@ -6,8 +6,10 @@
  *
  * @module
  */
+import { registry } from "../am/index.js";
 import { StateError } from "../errors.js";
 import type { DtypeInfo } from "./dtype.js";
+import { kFarOpNames, type ArrayAnnouncement } from "./far-ops.js";
 import type { Layout } from "./layout.js";
 import { makeTarget, type Target } from "./ops.js";
 
@@ -29,6 +31,28 @@ export class ArrayState {
   }
 }
 
+/**
+ * How this PE tells its process's IO worker about arrays: set by `init()` on the first PE of each
+ * process of a multi-process job (the IO worker then applies other processes' operations on the
+ * process's buffer itself; see far-ops.ts), undefined elsewhere.
+ */
+let announcer: ((message: ArrayAnnouncement) => void) | undefined;
+
+/** @internal */
+export function setArrayAnnouncer(announce: ((message: ArrayAnnouncement) => void) | undefined): void {
+  announcer = announce;
+}
+
+/** Tells the IO worker (if this PE is the one that does) about a new array. */
+function announceArray(state: ArrayState): void {
+  if (announcer === undefined) return;
+  const entries = registry().entries;
+  announcer({
+    kind: "array", id: state.id, dtype: state.info.name, length: state.layout.length, dist: state.layout.dist,
+    numPes: state.layout.numPes, buffer: state.buffer, ams: kFarOpNames.map((name) => entries.get(name)!.id),
+  });
+}
+
 const kStates = new Map<number, ArrayState>();
 const kFreed = new Set<number>();
 /** Operations that arrived for an array before this PE finished creating it. */
@@ -43,6 +67,7 @@ export function nextArrayId(): number {
 /** @internal */
 export function registerState(state: ArrayState): void {
   kStates.set(state.id, state);
+  announceArray(state);
   const waiting = kWaiting.get(state.id);
   if (waiting !== undefined) {
     kWaiting.delete(state.id);
@@ -55,6 +80,7 @@ export function forgetState(state: ArrayState): void {
   state.freed = true;
   kStates.delete(state.id);
   kFreed.add(state.id);
+  announcer?.({ kind: "free", id: state.id });
 }
 
 /**

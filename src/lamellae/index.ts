@@ -1,7 +1,7 @@
 export { frameMessageCount, frameSource, frameSourceOf, isFrameByReference, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "./frame.js";
 export { arrivedWord, jobControlBytes, kAbort, kBarrierCount, kBarrierGeneration, kProcessArrived, registryWord } from "./shm/job.js";
 export { Ring, kRecordHeaderBytes, kRingHeaderBytes, ringByteLength } from "./shm/ring.js";
-export { ShmTransport, copyToShared, createRingBuffer, kRouteBytes, kRouteFrameByReference, signalAbort } from "./shm/transport.js";
+export { ShmTransport, copyToShared, createRingBuffer, kRouteBytes, kRouteControl, kRouteFrameByReference, signalAbort } from "./shm/transport.js";
 export type { AbortReason, FrameHandler, IoEndpoint, ShmEndpoint, TransportCounters } from "./shm/transport.js";
 export { loadNng } from "./nng/binding.js";
 export type { NngBinding } from "./nng/binding.js";
@@ -10,4 +10,4 @@ export type { NngDialOptions, NngPipeEvent, NngSocketOptions } from "./nng/socke
 export { connectMesh } from "./nng/mesh.js";
 export type { Mesh, MeshOptions } from "./nng/mesh.js";
 export { IoService } from "./io/service.js";
-export type { IoCounters, IoServiceOptions } from "./io/service.js";
+export type { FrameServer, IoCounters, IoServiceOptions, ServedFrame } from "./io/service.js";

@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { readConfig, readLauncherEnv } from "../config/index.js";
 import { ShoalError } from "../errors.js";
 import { cleanupAddressing, resolveAddressing } from "./bootstrap.js";
-import { runProcesses } from "./processes.js";
+import { runProcesses, watchLauncher } from "./processes.js";
 import { readPlacement, type Placement } from "./placement.js";
 import { kMaxPes, runJob } from "./run.js";
 
@@ -277,6 +277,7 @@ function warnIfBound(placement: Placement, pesPerProc: number): void {
 
 /** Runs this process's part of a job of several processes: connects to the others, then runs its PEs. */
 async function runProcessOfJob(placement: Placement, job: ExecJob): Promise<number> {
+  watchLauncher();
   const config = readConfig();
   const addressing = await resolveAddressing(placement, config, readLauncherEnv());
   try {

@@ -12,26 +12,25 @@
  *
  * @module
  */
-import { parentPort, workerData, type MessagePort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 
-import { IoService, connectMesh } from "../lamellae/index.js";
+// The array layer's index would load all of it (Arrow included, some 130 ms) into a thread that
+// needs only the server of far operations.
+// eslint-disable-next-line no-restricted-imports
+import { FarOpServer } from "../array/far-ops.js";
+import { IoService, connectMesh, type IoServiceOptions } from "../lamellae/index.js";
 
-/** What the launcher puts in the IO worker's `workerData`. @internal */
-export interface IoWorkerData {
-  readonly rank: number;
-  readonly size: number;
+/**
+ * What the launcher puts in the IO worker's `workerData`: the service's options that can cross
+ * threads, and how to connect. @internal
+ */
+export interface IoWorkerData extends Omit<IoServiceOptions, "onFailure" | "server"> {
   readonly root: string;
   readonly token: string;
   readonly listen: string | undefined;
   readonly connectTimeoutMs: number;
-  readonly pesPerProcess: number;
-  readonly control: SharedArrayBuffer;
-  readonly rings: readonly SharedArrayBuffer[];
-  readonly ring: SharedArrayBuffer;
-  readonly fromPe: readonly MessagePort[];
-  readonly toPe: readonly MessagePort[];
-  readonly mtu: number;
-  readonly spinUs: number;
+  /** Typed arrays of at least this many bytes travel by reference (`SHOAL_LARGE_BYTES`). */
+  readonly largeBytes: number;
   readonly addonPath: string | undefined;
   readonly closeDrainMs: number;
 }
@@ -52,17 +51,9 @@ const report = (message: IoWorkerReport): void => port.postMessage(message);
 let rejected = (): number => 0;
 
 const service = new IoService({
-  rank: data.rank,
-  size: data.size,
-  pesPerProcess: data.pesPerProcess,
-  control: data.control,
-  rings: data.rings,
-  ring: data.ring,
-  fromPe: data.fromPe,
-  toPe: data.toPe,
-  mtu: data.mtu,
-  spinUs: data.spinUs,
+  ...data,
   onFailure: (pe, reason) => report({ type: "failure", pe, reason }),
+  server: new FarOpServer(data.largeBytes),
 });
 
 port.on("message", (command: IoWorkerCommand) => {
@@ -86,6 +77,7 @@ try {
     timeoutMs: data.connectTimeoutMs,
     onMessage: (rank, bytes) => service.onMessage(rank, bytes),
     onLost: (rank, reason) => service.onLost(rank, reason),
+    onDrained: (rank) => service.onDrained(rank),
     ...(data.addonPath === undefined ? {} : { addonPath: data.addonPath }),
   });
   rejected = () => mesh.rejected;

@@ -12,6 +12,7 @@
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { Socket } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -80,7 +81,9 @@ export async function runProcesses(options: RunProcessesOptions): Promise<number
         {
           // Piped, and passed on a whole line at a time: two processes writing long lines into one
           // pipe would otherwise interleave them (a pipe write is atomic only up to 4 KiB).
-          stdio: ["ignore", "pipe", "pipe"],
+          // The fourth is never written: the process sees it close if this launcher dies, even by
+          // kill -9, and ends itself (watchLauncher) instead of running on without it.
+          stdio: ["ignore", "pipe", "pipe", "pipe"],
           env: {
             ...process.env,
             SHOAL_RANK: String(rank),
@@ -90,10 +93,12 @@ export async function runProcesses(options: RunProcessesOptions): Promise<number
             SHOAL_NODE: "0",
             SHOAL_ROOT: root,
             SHOAL_JOB_TOKEN: token,
+            SHOAL_LAUNCHER_FD: "3",
           },
         },
       );
       children.push(child);
+      (child.stdio[3] as Socket | null)?.unref();
       const flushOut = forwardLines(child.stdout!, process.stdout);
       const flushErr = forwardLines(child.stderr!, process.stderr);
       done.push(new Promise<void>((resolveExit) => {
@@ -131,4 +136,28 @@ export async function runProcesses(options: RunProcessesOptions): Promise<number
     process.off("SIGTERM", onTerm);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * In a process started by `shoal run --procs`: ends this process when the launcher is gone (its end
+ * of the pipe at `SHOAL_LAUNCHER_FD` closes, which the kernel does even when the launcher is
+ * killed with -9). The other processes see the connection to this one drop, and end too.
+ * @internal
+ */
+export function watchLauncher(env: NodeJS.ProcessEnv = process.env): void {
+  const text = env["SHOAL_LAUNCHER_FD"];
+  if (text === undefined || !/^\d+$/.test(text)) return;
+  let pipe: Socket;
+  try {
+    pipe = new Socket({ fd: Number(text), readable: true, writable: false });
+  } catch {
+    return; // not a pipe: started by hand with the variable set
+  }
+  const gone = (): void => {
+    // Its stdout and stderr went to the launcher too: nobody is left to read a message.
+    process.exit(1);
+  };
+  pipe.on("end", gone).on("close", gone).on("error", gone);
+  pipe.resume();
+  pipe.unref();
 }

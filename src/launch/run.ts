@@ -42,6 +42,14 @@ export interface ProcessOfJob {
   readonly hostPes: number;
 }
 
+/**
+ * The threads of this job that poll on this host: every process's PEs and its IO worker. With more
+ * than cores, nobody polls (a polling thread would take the core of one that has work).
+ */
+function hostThreads(job: ProcessOfJob, pes: number): number {
+  return job.hostPes + job.hostPes / pes;
+}
+
 /** What {@link runJob} takes. */
 export interface RunJobOptions {
   /** Number of PEs (worker threads). */
@@ -170,7 +178,8 @@ export async function runJob(options: RunJobOptions): Promise<number> {
         ...(ioEndpoint === undefined ? {} : { io: ioEndpoint }),
       },
       config,
-      localPes: job?.hostPes ?? pes,
+      // Threads that want a core on this host: its PEs, and one IO worker per process.
+      localPes: job === undefined ? pes : hostThreads(job, pes),
       program,
       args: options.args ?? [],
     };
@@ -248,8 +257,8 @@ async function startIoWorker(
   const data: IoWorkerData = {
     rank: job.rank, size: job.size, root: job.root, token: job.token, listen: job.listen,
     connectTimeoutMs: config.connectTimeoutMs, pesPerProcess: pes, control, rings, ring, fromPe, toPe,
-    mtu: config.mtu, spinUs: job.hostPes + job.hostPes / pes > config.cores ? 0 : config.spinUs,
-    addonPath: config.nngAddon, closeDrainMs: kCloseDrainMs,
+    mtu: config.mtu, spinUs: hostThreads(job, pes) > config.cores ? 0 : config.spinUs,
+    largeBytes: config.largeBytes, addonPath: config.nngAddon, closeDrainMs: kCloseDrainMs,
   };
   const worker = new Worker(new URL("./io-thread.js", import.meta.url), {
     workerData: data, transferList: [...fromPe, ...toPe], name: `shoal IO worker of process ${job.rank}`,

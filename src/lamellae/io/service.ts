@@ -11,6 +11,10 @@
  * - **Inbound.** It parses each process's stream and writes every frame into the destination PE's
  *   ring as one more producer, its payloads posted first on the PE's port from the IO worker; a
  *   frame too large for a ring record travels by reference, as inside a process.
+ * - **Served here.** A {@link FrameServer} (the arrays' far operations, array/far-ops.ts) may
+ *   answer a frame itself, from the memory the process's PEs share: its reply frame goes straight
+ *   back to the source PE, and the destination PE is not woken. PEs tell the server what it needs
+ *   to know with `ShmTransport.tellIoWorker`, in order with their frames.
  * - **Barriers.** When the last PE of this process arrives at a barrier it stores PROCESS_ARRIVED
  *   and wakes the IO worker, which tells every other process (ARRIVE, with this process's
  *   PEs' active-message hashes, so `init` can compare every PE's). Once every process has arrived at that
@@ -26,12 +30,31 @@
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
 import { TransportError } from "../../errors.js";
-import { kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
+import { frameSourceOf, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
 import { arrivedWord, kAbort, kBarrierGeneration, kProcessArrived, registryWord } from "../shm/job.js";
 import { Ring, copyBytes } from "../shm/ring.js";
-import { kRouteBytes, kRouteFrameByReference } from "../shm/transport.js";
+import { kRouteBytes, kRouteControl, kRouteFrameByReference } from "../shm/transport.js";
 import type { Mesh } from "../nng/mesh.js";
 import { EntryKind, StreamReader, StreamWriter, type StreamEntryHandler } from "./wire.js";
+
+/** A reply frame a {@link FrameServer} made: `bytes[0..length)`, valid until its next call, and its large payloads. */
+export interface ServedFrame {
+  readonly bytes: Uint8Array;
+  readonly length: number;
+  readonly payloads: readonly SharedArrayBuffer[];
+}
+
+/** What the IO worker answers itself instead of passing it to a PE of its process. */
+export interface FrameServer {
+  /** A message a PE of this process posted with `ShmTransport.tellIoWorker`. */
+  control(message: unknown): void;
+  /**
+   * A frame from another process for local PE `dest` (`frame` is valid only during the call): the
+   * reply frame for its source PE, or undefined to deliver the frame to `dest` unchanged. A served
+   * frame's effects are the server's to apply; it must serve all of it or none.
+   */
+  serve(dest: number, frame: Uint8Array, length: number, payloads: readonly SharedArrayBuffer[]): ServedFrame | undefined;
+}
 
 /** What the IO worker of one process works with. */
 export interface IoServiceOptions {
@@ -56,22 +79,27 @@ export interface IoServiceOptions {
   readonly spinUs: number;
   /** Tells the launcher's thread that the job is failing: `pe` failed (or belonged to the lost process), for `reason`. */
   readonly onFailure: (pe: number, reason: string) => void;
+  /** Answers frames here instead of passing them to the PEs. */
+  readonly server?: FrameServer;
 }
 
 /** Counters of one IO worker. */
 export interface IoCounters {
   framesOut: number;
   framesIn: number;
+  /** Inbound frames a {@link FrameServer} answered. */
+  framesServed: number;
   bytesOut: number;
   messagesOut: number;
   messagesIn: number;
 }
 
 const kDrainLimit = 4096;
+const kNoPayloads: SharedArrayBuffer[] = [];
 
 /** The IO worker's work, on its thread. */
 export class IoService implements StreamEntryHandler {
-  readonly counters: IoCounters = { framesOut: 0, framesIn: 0, bytesOut: 0, messagesOut: 0, messagesIn: 0 };
+  readonly counters: IoCounters = { framesOut: 0, framesIn: 0, framesServed: 0, bytesOut: 0, messagesOut: 0, messagesIn: 0 };
   readonly #options: IoServiceOptions;
   readonly #control: Int32Array;
   readonly #rings: Ring[];
@@ -89,6 +117,13 @@ export class IoService implements StreamEntryHandler {
   readonly #arrivals = new Map<number, number>();
   #arrivedAt = 0;
   readonly #saidGoodbye: boolean[];
+  /**
+   * Links whose send queue is over the socket's limit: while any is, the IO worker leaves its ring
+   * alone, so that PEs that keep sending block (making room in their own rings meanwhile) instead
+   * of growing the queue without bound.
+   */
+  readonly #congested: boolean[];
+  #congestedLinks = 0;
   #failed = false;
   #closing = false;
   #stopped = false;
@@ -111,6 +146,7 @@ export class IoService implements StreamEntryHandler {
     this.#writers = new Array<StreamWriter | undefined>(options.size).fill(undefined);
     this.#readers = new Array<StreamReader | undefined>(options.size).fill(undefined);
     this.#saidGoodbye = new Array<boolean>(options.size).fill(false);
+    this.#congested = new Array<boolean>(options.size).fill(false);
     const inline = this.#rings[0]!.maxPayload;
     for (let rank = 0; rank < options.size; rank++) {
       if (rank === options.rank) continue;
@@ -135,6 +171,14 @@ export class IoService implements StreamEntryHandler {
     } catch (error) {
       this.#fail(this.#firstPeOf(rank), `the stream from process ${rank} could not be read: ${(error as Error).message}`);
     }
+    this.#kick();
+  }
+
+  /** Everything queued to `rank` has been written (the mesh's onDrained). */
+  onDrained(rank: number): void {
+    if (!this.#congested[rank]) return;
+    this.#congested[rank] = false;
+    this.#congestedLinks--;
     this.#kick();
   }
 
@@ -191,7 +235,10 @@ export class IoService implements StreamEntryHandler {
     this.counters.messagesOut++;
     this.counters.bytesOut += bytes.byteLength;
     try {
-      mesh.send(rank, bytes);
+      if (!mesh.send(rank, bytes) && !this.#congested[rank]) {
+        this.#congested[rank] = true;
+        this.#congestedLinks++;
+      }
     } catch (error) {
       // The link is gone; onLost reports it (or the job is already ending).
       if (!this.#failed && !this.#closing && !this.#saidGoodbye[rank]) this.onLost(rank, (error as Error).message);
@@ -202,9 +249,10 @@ export class IoService implements StreamEntryHandler {
     if (this.#mesh !== undefined) writer.flush();
   }
 
-  /** Moves the frames waiting in the IO worker's ring to their streams. Returns how many. */
+  /** Moves the frames waiting in the IO worker's ring to their streams (none while a link is congested, unless closing). Returns how many. */
   #drain(): number {
     let moved = 0;
+    if (this.#congestedLinks > 0 && !this.#closing) return 0;
     while (this.#overflow.length > 0 && moved < kDrainLimit) {
       const record = this.#overflow.shift()!;
       this.#forward(record, record.byteLength);
@@ -226,35 +274,45 @@ export class IoService implements StreamEntryHandler {
     const dest = route.getUint32(0, true);
     const source = route.getUint32(4, true);
     const count = route.getUint16(8, true);
-    const byReference = (route.getUint16(10, true) & kRouteFrameByReference) !== 0;
+    const flags = route.getUint16(10, true);
     const port = this.#options.fromPe[source - this.#firstPe]!;
+    if ((flags & kRouteControl) !== 0) {
+      const received = receiveMessageOnPort(port);
+      if (received === undefined) throw new TransportError(`the IO worker expected a message from PE ${source}, but none was posted`);
+      this.#options.server?.control(received.message);
+      return;
+    }
     let frame = record;
     let frameStart = kRouteBytes;
     let frameLength = length - kRouteBytes;
-    if (byReference) {
+    if ((flags & kRouteFrameByReference) !== 0) {
       frame = new Uint8Array(this.#take(port, source));
       frameStart = 0;
       frameLength = frame.byteLength;
     }
+    const payloads: SharedArrayBuffer[] = count === 0 ? kNoPayloads : [];
+    for (let k = 0; k < count; k++) payloads.push(this.#take(port, source));
+    this.#writeFrame(dest, frame, frameStart, frameLength, payloads, source);
+  }
+
+  /** Appends a frame for PE `dest` of another process, and its large payloads, to that process's stream. */
+  #writeFrame(dest: number, frame: Uint8Array, frameStart: number, frameLength: number, payloads: readonly SharedArrayBuffer[], source: number): void {
     const rank = Math.floor(dest / this.#options.pesPerProcess);
     const writer = this.#writers[rank];
     if (writer === undefined || dest >= this.#numPes) {
       throw new TransportError(`PE ${source} sent a frame to PE ${dest}, which is not a PE of another process of this job`);
     }
+    const count = payloads.length;
     writer.header(EntryKind.Frame, count, dest, frameLength);
-    if (count === 0) {
-      writer.append(frame, frameStart, frameLength);
-    } else {
-      const payloads: Uint8Array[] = [];
+    if (count > 0) {
       const table = new Uint32Array(count);
-      for (let k = 0; k < count; k++) {
-        const payload = new Uint8Array(this.#take(port, source));
-        payloads.push(payload);
-        table[k] = payload.byteLength;
-      }
+      for (let k = 0; k < count; k++) table[k] = payloads[k]!.byteLength;
       writer.append(new Uint8Array(table.buffer), 0, 4 * count);
-      writer.append(frame, frameStart, frameLength);
-      for (const payload of payloads) writer.append(payload, 0, payload.byteLength);
+    }
+    writer.append(frame, frameStart, frameLength);
+    for (let k = 0; k < count; k++) {
+      const payload = payloads[k]!;
+      writer.append(new Uint8Array(payload), 0, payload.byteLength);
     }
     this.counters.framesOut++;
   }
@@ -273,6 +331,12 @@ export class IoService implements StreamEntryHandler {
     const ring = this.#rings[local];
     if (ring === undefined) throw new TransportError(`process ${this.#source} sent a frame for PE ${dest}, which is not a PE of this process`);
     this.counters.framesIn++;
+    const served = this.#options.server?.serve(dest, frame, length, payloads);
+    if (served !== undefined) {
+      this.counters.framesServed++;
+      this.#writeFrame(frameSourceOf(frame), served.bytes, 0, served.length, served.payloads, dest);
+      return;
+    }
     const port = this.#options.toPe[local]!;
     const byReference = length > ring.maxPayload;
     if (byReference) port.postMessage(frame.buffer);
@@ -394,6 +458,11 @@ export class IoService implements StreamEntryHandler {
       for (const writer of this.#writers) if (writer !== undefined && writer.pending) this.#flushWriter(writer);
     } catch (error) {
       this.#fail(this.#firstPe, `the IO worker of process ${this.#options.rank} failed: ${(error as Error).stack ?? String(error)}`);
+    }
+    if (this.#congestedLinks > 0 && !this.#closing) {
+      // Its ring stays full until a link drains (onDrained kicks); barriers still need a look now and then.
+      setTimeout(this.#step, 1);
+      return;
     }
     const now = performance.now();
     if (moved > 0) this.#lastWorkAt = now;

@@ -41,7 +41,8 @@ const kZeros = new Uint8Array(8);
 
 /**
  * The sending end of one stream: entries are appended into a buffer of `mtu` bytes, which is sent
- * (copied by the socket) whenever it fills, and by {@link flush}.
+ * (copied by the socket) whenever it fills, and by {@link flush}. The `send` callback must copy
+ * or send the bytes before it returns.
  */
 export class StreamWriter {
   readonly #buffer: Uint8Array;
@@ -74,8 +75,27 @@ export class StreamWriter {
     this.append(this.#header, 0, kEntryHeaderBytes);
   }
 
-  /** Appends `source[from..from+length)` and its padding to 8 bytes. */
+  /**
+   * Appends `source[from..from+length)` and its padding to 8 bytes. Bytes that would fill whole
+   * messages are sent from `source` itself (the socket copies them) instead of through the buffer.
+   */
   append(source: Uint8Array, from: number, length: number): void {
+    const mtu = this.#buffer.byteLength;
+    if (length >= mtu) {
+      // Top up the buffered message, then send whole messages straight from the source.
+      let done = Math.min(length, mtu - this.#position);
+      if (this.#position === 0) done = 0;
+      else this.#copy(source, from, done);
+      while (length - done >= mtu) {
+        this.#send(source.subarray(from + done, from + done + mtu));
+        done += mtu;
+      }
+      this.#copy(source, from + done, length - done);
+      this.bytes += length;
+      const padding = pad8(length) - length;
+      if (padding > 0) this.#copy(kZeros, 0, padding);
+      return;
+    }
     this.#copy(source, from, length);
     this.bytes += length;
     const padding = pad8(length) - length;

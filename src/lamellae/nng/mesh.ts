@@ -123,6 +123,8 @@ export interface MeshOptions {
   readonly onLost: (rank: number, reason: string) => void;
   /** Called with each address this rank listens at, as bound (with the port a `tcp://…:0` picked). */
   readonly onListening?: (address: string) => void;
+  /** Called when everything queued to `rank` has been written, after a {@link Mesh.send} to it returned false. */
+  readonly onDrained?: (rank: number) => void;
   /** Path of the NNG addon to load, for tests (as `NngSocketOptions.addonPath`). @internal */
   readonly addonPath?: string;
 }
@@ -403,8 +405,11 @@ class MeshConnection implements Mesh {
         }
         return;
       }
-      case "drained":
+      case "drained": {
+        const link = this.#links.get(event.pipe);
+        if (link !== undefined && link.phase === "ready") this.#options.onDrained?.(link.rank);
         return;
+      }
     }
   }
 

@@ -64,13 +64,16 @@ export interface IoEndpoint {
  *  0  u32  destination PE (job number)
  *  4  u32  source PE (job number): the IO worker takes the posted payloads from its port
  *  8  u16  number of large payloads posted to the IO worker for this frame (after the frame itself, if by reference)
- * 10  u16  flags: bit 0 = the frame itself was posted (it was too large for a record)
+ * 10  u16  flags: bit 0 = the frame itself was posted (it was too large for a record);
+ *                  bit 1 = no frame: a message for the IO worker itself was posted (see {@link ShmTransport.tellIoWorker})
  * 12  u32  0
  * ```
  */
 export const kRouteBytes = 16;
 /** Route flag: the frame travels on the side channel. */
 export const kRouteFrameByReference = 1;
+/** Route flag: the record carries no frame; one message for the IO worker itself was posted. */
+export const kRouteControl = 2;
 
 /** A copy of `bytes[0..length)` in a new SharedArrayBuffer: how a large payload is made. */
 export function copyToShared(bytes: Uint8Array, length: number): SharedArrayBuffer {
@@ -174,6 +177,27 @@ export class ShmTransport {
   processArrived(generation: number): void {
     Atomics.store(this.control, kProcessArrived, generation + 1);
     this.#io!.wake();
+  }
+
+  /**
+   * Posts `message` to this process's IO worker, in order with the frames this PE sends to other
+   * processes (a record in its ring says when to take it). For what the IO worker serves itself,
+   * such as the arrays whose far operations it applies (see io/service.ts).
+   */
+  tellIoWorker(message: unknown): void {
+    const io = this.#io;
+    if (io === undefined) throw new TransportError(`PE ${this.pe} has no IO worker to tell: this job has one process`);
+    this.#toIo!.postMessage(message);
+    const route = this.#route;
+    route.setUint32(0, 0xffff_ffff, true);
+    route.setUint32(4, this.pe, true);
+    route.setUint16(8, 0, true);
+    route.setUint16(10, kRouteControl, true);
+    route.setUint32(12, 0, true);
+    let offset = io.reserve(kRouteBytes);
+    if (offset < 0) offset = this.#reserveBlocking(io, kRouteBytes);
+    copyBytes(new Uint8Array(route.buffer), 0, io.bytes, offset, kRouteBytes);
+    if (io.commit(offset, kRouteBytes)) io.wake();
   }
 
   /** The failed PE, or -1 while the job runs. */
