@@ -451,10 +451,12 @@ describe("shoal exec's options", () => {
     expect(result.stderr).toContain("SLURM_STEP_TASKS_PER_NODE");
   });
 
-  it("refuses a placement of several processes given by hand, until the NNG transport exists", async () => {
+  it("refuses a placement of several processes given by hand without SHOAL_ROOT, saying what to set", async () => {
     const result = await run(["test/fixtures/hello.ts"], { SHOAL_RANK: "0", SHOAL_SIZE: "2" });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("process 0 of 2 (placed by shoal)");
+    expect(result.stderr).toContain("process 0 of 2 (placed by shoal) does not know where rank 0 listens");
+    expect(result.stderr).toContain("set SHOAL_ROOT=tcp://HOST:PORT");
+    expect(result.stderr).toContain("SHOAL_JOB_TOKEN");
   });
 
   it("documents exec and its options in --help", async () => {

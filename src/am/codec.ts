@@ -344,15 +344,43 @@ export class FrameWriter {
 const kHandedOver = new WeakSet<TypedArray>();
 
 /**
- * A typed array of `length` elements over a new SharedArrayBuffer of its own, which the caller
- * gives up once it passes the array as (part of) an active message's argument: when large, it then
+ * Buffers of hand-over arrays whose messages have been answered, by byte length, for the next one
+ * of that length: a new buffer costs a first touch of every page (on some machines as much as the
+ * copy itself). At most {@link kPoolBytes} are kept.
+ */
+const kPool = new Map<number, SharedArrayBuffer[]>();
+const kPoolBytes = 256 * 1024 * 1024;
+let pooledBytes = 0;
+
+/**
+ * A typed array of `length` elements over a SharedArrayBuffer of its own, which the caller gives
+ * up once it passes the array as (part of) an active message's argument: when large, it then
  * travels by reference instead of being copied. For shoal's own messages (a far `put`), whose
- * caller builds the array for the message and never touches it again. @internal
+ * caller builds the array for the message and never touches it again; its contents are
+ * undefined until written. @internal
  */
 export function handOverArray<T extends TypedArray>(Array: new (buffer: SharedArrayBuffer) => T, bytesPerElement: number, length: number): T {
-  const array = new Array(new SharedArrayBuffer(length * bytesPerElement));
+  const bytes = length * bytesPerElement;
+  const pooled = kPool.get(bytes)?.pop();
+  if (pooled !== undefined) pooledBytes -= bytes;
+  const array = new Array(pooled ?? new SharedArrayBuffer(bytes));
   kHandedOver.add(array);
   return array;
+}
+
+/**
+ * Gives back a {@link handOverArray} once the reply to its message has come: nobody reads it any
+ * more (the receiver took its bytes before answering), so the next one may reuse its memory. @internal
+ */
+export function releaseHandOver(array: TypedArray): void {
+  const buffer = array.buffer as SharedArrayBuffer;
+  const bytes = buffer.byteLength;
+  if (!kHandedOver.has(array) || bytes < 64 * 1024 || pooledBytes + bytes > kPoolBytes) return;
+  kHandedOver.delete(array);
+  let list = kPool.get(bytes);
+  if (list === undefined) kPool.set(bytes, (list = []));
+  list.push(buffer);
+  pooledBytes += bytes;
 }
 
 /** Reads values from a received frame. */

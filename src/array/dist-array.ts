@@ -18,7 +18,7 @@ import type { Vector } from "apache-arrow";
 import ndarray from "ndarray";
 
 import { reductionNamed, sum as sumOp, prod as prodOp, min as minOp, max as maxOp, type Reduction, type Scalar } from "../../kernels/index.js";
-import { handOverArray } from "../am/index.js";
+import { handOverArray, releaseHandOver } from "../am/index.js";
 import { ShoalRangeError, ShoalTypeError, StateError, describeValue } from "../errors.js";
 import type { Team } from "../team/index.js";
 import { article, checkIndex, checkRange, checkValue, checkValues, gather, isList, resolveIndices } from "./check.js";
@@ -985,7 +985,7 @@ export class DistArray<D extends Dtype = Dtype> {
         // Built for the message alone, so it travels by reference instead of being copied again.
         const part = handOverArray(this.#info.Array as new (buffer: SharedArrayBuffer) => AnyTypedArray, this.#info.bytes, n);
         scatterStrided(source, first - start, stride, part, 0, n);
-        calls.push(this.#team.exec(pe, putAm, [this.#state.id, local, part]));
+        calls.push(this.#team.exec(pe, putAm, [this.#state.id, local, part]).then(() => releaseHandOver(part)));
       }
     });
     await Promise.all(calls);

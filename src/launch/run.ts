@@ -158,8 +158,13 @@ export async function runJob(options: RunJobOptions): Promise<number> {
       report(`shoal: PE ${pe} also failed: ${describeFailure(error)}`);
     }
   };
+  let ioReported = (): void => {};
+  const ioReport = new Promise<void>((resolve) => {
+    ioReported = resolve;
+  });
   io?.onFailure((pe, reason) => {
-    if (finished.every(Boolean)) return;
+    ioReported();
+    if (!failed && finished.every(Boolean)) return;
     abortSent = true; // the other processes know already
     endJob(pe);
     if (!primaryReported) {
@@ -214,6 +219,12 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   }
   await Promise.all(exits);
   if (graceTimer !== undefined) clearTimeout(graceTimer);
+  if (!primaryReported && heldBack !== undefined && io !== undefined) {
+    // The PEs ended on an abort their IO worker raised (another process failed or was lost): its
+    // report, which names the culprit, may still be on its way to this thread.
+    const failedPe = Atomics.load(new Int32Array(control), 0) - 1;
+    if (failedPe - firstPe >>> 0 >= pes) await Promise.race([ioReport, new Promise((resolve) => setTimeout(resolve, kIoReportWaitMs))]);
+  }
   if (!primaryReported && heldBack !== undefined) report(heldBack);
   if (io !== undefined) {
     if (failed && !abortSent) {
@@ -224,6 +235,9 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   }
   return exitCode;
 }
+
+/** How long a process whose PEs ended on another process's failure waits for its IO worker to say which. */
+const kIoReportWaitMs = 2000;
 
 /** A started IO worker, seen from the launcher's thread. */
 interface IoWorker {

@@ -51,7 +51,8 @@ export interface FrameServer {
   /**
    * A frame from another process for local PE `dest` (`frame` is valid only during the call): the
    * reply frame for its source PE, or undefined to deliver the frame to `dest` unchanged. A served
-   * frame's effects are the server's to apply; it must serve all of it or none.
+   * frame's effects are the server's to apply; it must serve all of it or none, and keep neither
+   * `frame` nor the payloads of a frame it served (the IO worker reuses their memory).
    */
   serve(dest: number, frame: Uint8Array, length: number, payloads: readonly SharedArrayBuffer[]): ServedFrame | undefined;
 }
@@ -335,6 +336,7 @@ export class IoService implements StreamEntryHandler {
     if (served !== undefined) {
       this.counters.framesServed++;
       this.#writeFrame(frameSourceOf(frame), served.bytes, 0, served.length, served.payloads, dest);
+      this.#readers[this.#source]?.recycle(payloads);
       return;
     }
     const port = this.#options.toPe[local]!;

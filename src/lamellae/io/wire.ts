@@ -137,6 +137,10 @@ export interface StreamEntryHandler {
   goodbye(): void;
 }
 
+/** Payload buffers a reader keeps for reuse: at most this many bytes, of buffers of at least kMinPooledBytes. */
+const kPoolBytes = 256 * 1024 * 1024;
+const kMinPooledBytes = 64 * 1024;
+
 const Piece = { Header: 0, Table: 1, Frame: 2, Payload: 3, Reason: 4, Hashes: 5 } as const;
 type Piece = (typeof Piece)[keyof typeof Piece];
 
@@ -160,6 +164,9 @@ export class StreamReader {
   #b = 0;
   #frame: Uint8Array | undefined;
   #payloads: SharedArrayBuffer[] = [];
+  /** Payload buffers given back by {@link recycle}, by byte length. */
+  readonly #pool = new Map<number, SharedArrayBuffer[]>();
+  #pooledBytes = 0;
   readonly #source: string;
 
   constructor(handler: StreamEntryHandler, inlineBytes: number, source: string) {
@@ -168,6 +175,22 @@ export class StreamReader {
     this.#scratch = new Uint8Array(Math.min(inlineBytes, 1 << 16));
     this.#target = this.#header;
     this.#source = source;
+  }
+
+  /**
+   * Takes back the payload buffers of a handed-over frame that nobody reads any more (one the IO
+   * worker answered itself), so that later payloads of the same length reuse their memory instead
+   * of touching fresh pages. At most {@link kPoolBytes} are kept.
+   */
+  recycle(payloads: readonly SharedArrayBuffer[]): void {
+    for (const payload of payloads) {
+      const bytes = payload.byteLength;
+      if (bytes < kMinPooledBytes || this.#pooledBytes + bytes > kPoolBytes) continue;
+      let list = this.#pool.get(bytes);
+      if (list === undefined) this.#pool.set(bytes, (list = []));
+      list.push(payload);
+      this.#pooledBytes += bytes;
+    }
   }
 
   /** Parses the next message of the stream. */
@@ -238,7 +261,9 @@ export class StreamReader {
       case Piece.Payload:
         if (this.#payloads.length < this.#count) {
           const bytes = new DataView(this.#table.buffer).getUint32(4 * this.#payloads.length, true);
-          const payload = new SharedArrayBuffer(bytes);
+          let payload = this.#pool.get(bytes)?.pop();
+          if (payload === undefined) payload = new SharedArrayBuffer(bytes);
+          else this.#pooledBytes -= bytes;
           this.#payloads.push(payload);
           this.#expect(Piece.Payload, new Uint8Array(payload), bytes);
           return;
