@@ -6,7 +6,7 @@
 // (test/fixtures/array-bad-input.ts); the refusals and results are the same on every shape.
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { kMultiProcessShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { expectPlacement, kMultiProcessShapes, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 const range = (n: number) => [...Array(n).keys()];
 
@@ -175,8 +175,7 @@ describe.each(kJobs)("bad input to distributed arrays on %i PEs, SHOAL_ARRAY_OPS
   });
 
   it(`runs PEs p·T..p·T+T-1 in process p of ${procs}, with T = ${pes / procs} PEs per process`, () => {
-    const placement = onePerPe(job, "placement", pes).map((r) => [r["process"], r["numProcesses"]]);
-    expect(placement).toEqual([...Array(pes).keys()].map((p) => [Math.floor(p / (pes / procs)), procs]));
+    expectPlacement(job, pes, procs);
   });
 
   it("makes exactly the checks listed here", () => {

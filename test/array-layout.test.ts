@@ -9,7 +9,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { layoutLengths } from "./fixtures/array-layout-plan.js";
-import { kShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { expectPlacement, kShapes, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 
 const range = (n: number) => [...Array(n).keys()];
 const kDists = ["block", "cyclic"] as const;
@@ -86,8 +86,7 @@ describe.each(kShapes)("array layout on $name", ({ pes, procs }) => {
   });
 
   it(`runs PEs p·T..p·T+T-1 in process p of ${procs}, with T = ${pes / procs} PEs per process`, () => {
-    const placement = onePerPe(job, "placement", pes).map((r) => [r["process"], r["numProcesses"]]);
-    expect(placement).toEqual([...Array(pes).keys()].map((p) => [Math.floor(p / (pes / procs)), procs]));
+    expectPlacement(job, pes, procs);
   });
 
   it("covers every length on both distributions, from every PE", () => {

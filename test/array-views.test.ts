@@ -12,7 +12,7 @@ import {
   afterElementOps, gridValuesOf, kArrowTypeOf, kGridColumns, kGridPerPe, kGridRows, vectorPlansOf, vectorValues, viewPlanOf,
 } from "./fixtures/array-views-plan.js";
 import { casesFor, encode, encodeAll, kArrayOf, kDistributions, kDtypeNames, type WholeCase } from "./fixtures/array-whole-plan.js";
-import { kShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
+import { expectPlacement, kShapes, onePerPe, recordsOf, runJob, type JobResult } from "./helpers/job.js";
 import { ownedIndices } from "./helpers/layout-oracle.js";
 
 type JobRecord = Record<string, unknown>;
@@ -50,8 +50,7 @@ describe.each(kShapes)("array views on $name", ({ pes, procs }) => {
   });
 
   it(`runs PEs p·T..p·T+T-1 in process p of ${procs}, with T = ${pes / procs} PEs per process`, () => {
-    const placement = onePerPe(job, "placement", pes).map((r) => [r["process"], r["numProcesses"]]);
-    expect(placement).toEqual([...Array(pes).keys()].map((p) => [Math.floor(p / (pes / procs)), procs]));
+    expectPlacement(job, pes, procs);
   });
 
   describe("local", () => {

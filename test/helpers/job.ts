@@ -113,3 +113,9 @@ export function onePerPe(result: JobResult, kind: string, pes: number): Record<s
   expect(records.map((r) => r["pe"]), `one "${kind}" record per PE`).toEqual([...Array(pes).keys()]);
   return records;
 }
+
+/** Checks the "placement" records ({ process, numProcesses } per PE): PEs p·T..p·T+T-1 ran in process p of `procs`. */
+export function expectPlacement(result: JobResult, pes: number, procs: number): void {
+  const placement = onePerPe(result, "placement", pes).map((r) => [r["process"], r["numProcesses"]]);
+  expect(placement).toEqual([...Array(pes).keys()].map((p) => [Math.floor(p / (pes / procs)), procs]));
+}

@@ -368,12 +368,7 @@ export class IoService implements StreamEntryHandler {
   }
 
   #stealOwn(): void {
-    const scratch = (this.#stealScratch ??= new Uint8Array(this.#own.maxPayload));
-    for (;;) {
-      const length = this.#own.readNext(scratch);
-      if (length < 0) return;
-      this.#overflow.push(scratch.slice(0, length));
-    }
+    this.#own.moveAside(this.#overflow, (this.#stealScratch ??= new Uint8Array(this.#own.maxPayload)));
   }
 
   arrive(generation: number, hashes: Uint32Array): void {

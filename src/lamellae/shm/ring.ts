@@ -190,6 +190,19 @@ export class Ring {
     }
   }
 
+  /**
+   * Consumer: copies every committed record into `into` (one array each, via `scratch` of at least
+   * {@link maxPayload} bytes), freeing the ring. For a consumer that must make room in its own
+   * ring while it waits for room in another.
+   */
+  moveAside(into: Uint8Array[], scratch: Uint8Array): void {
+    for (;;) {
+      const length = this.readNext(scratch);
+      if (length < 0) return;
+      into.push(scratch.slice(0, length));
+    }
+  }
+
   /** Consumer: whether a committed record (or padding) is waiting. */
   hasData(): boolean {
     return Atomics.load(this.#words, (this.#head & this.#mask) >> 2) !== 0;

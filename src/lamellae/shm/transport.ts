@@ -293,12 +293,7 @@ export class ShmTransport {
 
   /** Moves committed records of this PE's own ring into the overflow queue, freeing the ring. */
   #stealOwn(): void {
-    const scratch = (this.#stealScratch ??= new Uint8Array(this.#own.maxPayload));
-    for (;;) {
-      const length = this.#own.readNext(scratch);
-      if (length < 0) return;
-      this.#overflow.push(scratch.slice(0, length));
-    }
+    this.#own.moveAside(this.#overflow, (this.#stealScratch ??= new Uint8Array(this.#own.maxPayload)));
   }
 
   #post(dest: number, payload: SharedArrayBuffer): void {
