@@ -10,7 +10,7 @@
  */
 import { defineAm, init } from "shoal";
 
-import { endBenchmark, option, settle, printRows, startWorker, summarize, type Row } from "./harness.js";
+import { endBenchmark, option, settle, printRows, spinPingPong, startWorker, summarize, type Row } from "./harness.js";
 
 const echo = defineAm("bench.echo", (_ctx, x: number) => x);
 
@@ -18,41 +18,10 @@ const world = await init();
 const reps = option("reps", 7);
 const iters = option("iters", 20000);
 
-const spinSource = `
-const { parentPort, workerData } = require("node:worker_threads");
-const flags = new Int32Array(workerData);
-for (;;) {
-  let v;
-  while ((v = Atomics.load(flags, 0)) === Atomics.load(flags, 16)) {}
-  if (v < 0) break;
-  Atomics.store(flags, 16, v);
-}
-`;
 const postSource = `
 const { parentPort } = require("node:worker_threads");
 parentPort.on("message", (m) => { if (m < 0) parentPort.close(); else parentPort.postMessage(m); });
 `;
-
-/** Round trips of a raw spin ping-pong on a SharedArrayBuffer, µs each. */
-async function spinPingPong(n: number): Promise<number> {
-  const flags = new Int32Array(new SharedArrayBuffer(128));
-  const worker = startWorker(spinSource, flags.buffer);
-  await new Promise((resolve) => worker.once("online", resolve));
-  const run = (count: number, base: number): void => {
-    for (let i = 1; i <= count; i++) {
-      Atomics.store(flags, 0, base + i);
-      while (Atomics.load(flags, 16) !== base + i) { /* spin */ }
-    }
-  };
-  const warmUp = Math.min(n, 2000);
-  run(warmUp, 0);
-  const start = process.hrtime.bigint();
-  run(n, warmUp);
-  const micros = Number(process.hrtime.bigint() - start) / 1000 / n;
-  Atomics.store(flags, 0, -1);
-  await worker.terminate();
-  return micros;
-}
 
 /** Round trips of worker postMessage ping-pong, µs each. */
 async function postPingPong(n: number): Promise<number> {

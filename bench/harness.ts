@@ -190,3 +190,36 @@ export async function checkHistogram(
     if (got[i] !== expected[i]) throw new Error(`${name}: element ${i} is ${got[i]}, expected ${expected[i]}`);
   }
 }
+
+/** A thread that answers each value stored at word 0 by storing it at word 16 (a negative one stops it). */
+const spinSource = `
+const { parentPort, workerData } = require("node:worker_threads");
+const flags = new Int32Array(workerData);
+for (;;) {
+  let v;
+  while ((v = Atomics.load(flags, 0)) === Atomics.load(flags, 16)) {}
+  if (v < 0) break;
+  Atomics.store(flags, 16, v);
+}
+`;
+/** Round trips of a raw spin ping-pong on a SharedArrayBuffer, µs each. */
+export async function spinPingPong(n: number): Promise<number> {
+  const flags = new Int32Array(new SharedArrayBuffer(128));
+  const worker = startWorker(spinSource, flags.buffer);
+  await new Promise((resolve) => worker.once("online", resolve));
+  const run = (count: number, base: number): void => {
+    for (let i = 1; i <= count; i++) {
+      Atomics.store(flags, 0, base + i);
+      while (Atomics.load(flags, 16) !== base + i) { /* spin */ }
+    }
+  };
+  const warmUp = Math.min(n, 2000);
+  run(warmUp, 0);
+  const start = process.hrtime.bigint();
+  run(n, warmUp);
+  const micros = Number(process.hrtime.bigint() - start) / 1000 / n;
+  Atomics.store(flags, 0, -1);
+  await worker.terminate();
+  return micros;
+}
+

@@ -3,5 +3,5 @@
  *
  * @module
  */
-export { bitAnd, bitOr, bitXor, defineReduction, max, min, prod, reductionNamed, sum } from "./reductions.js";
-export type { Reduction, ReductionDefinition, ReductionKernel, Scalar } from "./reductions.js";
+export { bitAnd, bitOr, bitXor, combineValues, defineReduction, identityLike, max, min, prod, reductionNamed, sum, valueKernel } from "./reductions.js";
+export type { ReducibleValue, Reduction, ReductionDefinition, ReductionKernel, Scalar } from "./reductions.js";

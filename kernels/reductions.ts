@@ -12,7 +12,7 @@
  * @module
  */
 import { RegistryError, ShoalTypeError } from "../src/errors.js";
-import type { AnyTypedArray, Dtype, DtypeInfo } from "../src/array/dtype.js";
+import { dtypeOfTypedArray, kDtypes, type AnyTypedArray, type Dtype, type DtypeInfo } from "../src/array/dtype.js";
 
 /**
  * A number, or a bigint for 64-bit integer arrays.
@@ -153,6 +153,82 @@ export function reductionNamed(name: string, where: string): Reduction {
     throw new RegistryError(`${where}: no reduction named "${name}" (known: ${[...reductions().keys()].join(", ")}); define it with defineReduction at module top level, so every PE has it`);
   }
   return reduction;
+}
+
+// ------------------------------------------------------------------------------ collective values
+
+/**
+ * What a collective reduction combines: a number (combined as an f64; bitwise operators on its
+ * 32-bit integer value), a bigint (as an i64, wrapped to 64 bits), or a typed array of a shoal
+ * dtype (element by element, with that dtype's operator).
+ *
+ * @example
+ * ```ts
+ * const total: ReducibleValue = await world.allreduce(new Float64Array([1, 2]), "sum");
+ * ```
+ */
+export type ReducibleValue = number | bigint | AnyTypedArray;
+
+/**
+ * How values like `sample` are combined with `reduction`: the operator for its dtype, and a
+ * description of the value for messages; or, when it cannot be reduced, why. @internal
+ */
+export function valueKernel(reduction: Reduction, sample: unknown): { kernel: ReductionKernel; dtype: DtypeInfo } | string {
+  // The common case, once per reduction and kind of value: from the cache.
+  const kind = typeof sample === "object" && sample !== null ? sample.constructor : typeof sample;
+  let cache = kValueKernels.get(reduction);
+  if (cache === undefined) kValueKernels.set(reduction, (cache = new Map()));
+  let found = cache.get(kind);
+  if (found === undefined) cache.set(kind, (found = findValueKernel(reduction, sample)));
+  return found;
+}
+
+const kValueKernels = new WeakMap<Reduction, Map<unknown, { kernel: ReductionKernel; dtype: DtypeInfo } | string>>();
+
+function findValueKernel(reduction: Reduction, sample: unknown): { kernel: ReductionKernel; dtype: DtypeInfo } | string {
+  let dtype: DtypeInfo | undefined;
+  if (typeof sample === "number") {
+    dtype = kDtypes.f64;
+    if (reduction.name === "bitAnd" || reduction.name === "bitOr" || reduction.name === "bitXor") dtype = kDtypes.i32;
+  } else if (typeof sample === "bigint") {
+    dtype = kDtypes.i64;
+  } else {
+    dtype = dtypeOfTypedArray(sample);
+    if (dtype === undefined) return `expected a number, a bigint or a typed array of a shoal dtype, got ${describeKind(sample)}`;
+  }
+  try {
+    return { kernel: reduction.kernel(dtype), dtype };
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function describeKind(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return (value as object).constructor?.name ?? "an object";
+}
+
+/**
+ * `a ⊕ b` for two values that {@link valueKernel} accepted with the same kernel: scalars, or typed
+ * arrays of one length (a new array; neither input changes). @internal
+ */
+export function combineValues(kernel: ReductionKernel, a: ReducibleValue, b: ReducibleValue): ReducibleValue {
+  if (typeof a !== "object") return kernel.combine(a, b as Scalar);
+  const x = a;
+  const y = b as AnyTypedArray;
+  const out = new (x.constructor as new (length: number) => AnyTypedArray)(x.length);
+  const combine = kernel.combine;
+  for (let i = 0; i < x.length; i++) out[i] = combine(x[i]!, y[i]!) as never;
+  return out;
+}
+
+/** A value like `sample` filled with the operator's identity. @internal */
+export function identityLike(kernel: ReductionKernel, sample: ReducibleValue): ReducibleValue {
+  if (typeof sample !== "object") return kernel.identity;
+  const out = new (sample.constructor as new (length: number) => AnyTypedArray)(sample.length);
+  out.fill(kernel.identity as never);
+  return out;
 }
 
 // ------------------------------------------------------------------------------ built-in operators

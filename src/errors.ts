@@ -26,7 +26,8 @@ export type ShoalErrorCode =
   | "ERR_SHOAL_TRANSPORT"
   | "ERR_SHOAL_CONFIG"
   | "ERR_SHOAL_TIMEOUT"
-  | "ERR_SHOAL_STATE";
+  | "ERR_SHOAL_STATE"
+  | "ERR_SHOAL_COLLECTIVE";
 
 /**
  * The base class of every error shoal throws.
@@ -201,6 +202,23 @@ export class ConfigError extends ShoalError {
 export class StateError extends ShoalError {
   constructor(message: string) {
     super(message, "ERR_SHOAL_STATE");
+  }
+}
+
+/**
+ * A collective call that cannot complete: a member passed input that does not fit the others'
+ * (another length, a bad root, a wrong number of parts) or a team shape that differs. Every member
+ * of the call gets it, with the same reason, instead of waiting forever.
+ *
+ * @example
+ * ```ts
+ * try { await world.allreduce(new Float64Array(world.pe + 1), "sum"); }
+ * catch (e) { if (e instanceof CollectiveError) console.error(e.message); } // lengths differ
+ * ```
+ */
+export class CollectiveError extends ShoalError {
+  constructor(message: string) {
+    super(message, "ERR_SHOAL_COLLECTIVE");
   }
 }
 

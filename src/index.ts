@@ -29,20 +29,21 @@ export { init } from "./init.js";
 export { defineActivity, defineAm } from "./am/index.js";
 export type { Activity, Am, AmContext } from "./am/index.js";
 export { World } from "./world.js";
-export { Team } from "./team/index.js";
-export type { AmArgs, WorldStats } from "./team/index.js";
+export { Team, Topology } from "./team/index.js";
+export type { Algorithm, AmArgs, CollectivePlan, LevelPlan, LinkKind, PeLocation, PlannedOp, ReductionOp, StridedShape, WorldStats } from "./team/index.js";
 export { DistArray } from "./array/index.js";
 export type {
   AnyTypedArray, ArrayOptions, Distribution, Dtype, ElementOf, FromArrowOptions, Indices, MapOptions, ReductionLike, ScanOptions,
   ToArrowOptions, TypedArrayOf, Values,
 } from "./array/index.js";
 export { bitAnd, bitOr, bitXor, defineReduction, max, min, prod, sum } from "../kernels/index.js";
-export type { Reduction, ReductionDefinition, Scalar } from "../kernels/index.js";
+export type { ReducibleValue, Reduction, ReductionDefinition, Scalar } from "../kernels/index.js";
 export type { EngineCounters } from "./am/index.js";
 export type { TransportCounters } from "./lamellae/index.js";
+export type { ConnectionType, HistogramSnapshot } from "./stats/index.js";
 export {
-  ConfigError, EncodeError, PeFailureError, RegistryError, RemoteError, ShoalError, ShoalRangeError,
+  CollectiveError, ConfigError, EncodeError, PeFailureError, RegistryError, RemoteError, ShoalError, ShoalRangeError,
   ShoalTypeError, StateError, TransportError,
 } from "./errors.js";
 export type { ShoalErrorCode } from "./errors.js";
-export type { ShoalConfig } from "./config/index.js";
+export type { HistogramConfig, ShoalConfig } from "./config/index.js";

@@ -7,10 +7,13 @@ import { MessageChannel, isMainThread } from "node:worker_threads";
 
 import { Engine, freezeRegistry } from "./am/index.js";
 import { setArrayAnnouncer } from "./array/state.js";
-import { barrier } from "./collectives/index.js";
+import { barrier, createCollectives } from "./collectives/index.js";
 import { readConfig, type ShoalConfig } from "./config/index.js";
 import { RegistryError } from "./errors.js";
-import { ShmTransport, createRingBuffer, jobControlBytes, registryWord, type ShmEndpoint } from "./lamellae/index.js";
+import { ShmTransport, createRingBuffer, jobControlBytes, moduleWord, nodeWord, registryWord, type ShmEndpoint } from "./lamellae/index.js";
+import { Topology, type ProcessLocation } from "./team/index.js";
+import { MessageHistogram, formatHistogram } from "./stats/index.js";
+import { fnv1a } from "./util/index.js";
 import { World } from "./world.js";
 
 /** What the launcher leaves for a PE before its program runs. @internal */
@@ -19,6 +22,11 @@ export interface PeContext {
   readonly config: ShoalConfig;
   /** PEs of this process (for the spin policy). */
   readonly localPes: number;
+  /**
+   * In a job of several processes: what names this process's node (the launcher's node index, or
+   * the host's name); processes with the same key are on one node.
+   */
+  readonly nodeKey?: string;
 }
 
 const kContextKey = Symbol.for("shoal.peContext");
@@ -42,6 +50,12 @@ function soloContext(): PeContext {
   const channel = new MessageChannel();
   channel.port1.unref();
   channel.port2.unref();
+  // SHOAL_HISTOGRAM=1 without a launcher: this thread is the whole process, so it prints the
+  // table itself as the process exits (as the launcher's thread does after its PEs, launch/run.ts).
+  const histogram = config.histogram === undefined ? undefined : MessageHistogram.create(config.histogram, 1);
+  if (histogram !== undefined) {
+    process.once("exit", () => process.stderr.write(`${formatHistogram(histogram.snapshot(), "shoal: message histogram of process 0 of 1 (PEs 0..0)")}\n`));
+  }
   return {
     endpoint: {
       pe: 0,
@@ -50,10 +64,25 @@ function soloContext(): PeContext {
       rings: [createRingBuffer(config.ringBytes)],
       portsOut: [channel.port1],
       portsIn: [channel.port2],
+      ...(histogram === undefined ? {} : { histogram: histogram.share() }),
     },
     config,
     localPes: 1,
   };
+}
+
+/**
+ * The job's topology from the arrival words every PE wrote before init's barrier, read after it.
+ * In a job of one process every PE is in process 0, on node 0, in this process's module.
+ */
+function readTopology(transport: ShmTransport, moduleId: number): Topology {
+  const { control, numPes, localPes } = transport;
+  if (!transport.multiProcess) return new Topology(localPes, [{ nodeKey: 0, module: moduleId }]);
+  const processes: ProcessLocation[] = [];
+  for (let first = 0; first < numPes; first += localPes) {
+    processes.push({ nodeKey: Atomics.load(control, nodeWord(first, numPes)), module: Atomics.load(control, moduleWord(first, numPes)) });
+  }
+  return new Topology(localPes, processes);
 }
 
 async function start(): Promise<World> {
@@ -63,10 +92,20 @@ async function start(): Promise<World> {
   const engine = new Engine(transport, table, context.config, context.localPes);
   // The first PE of each process tells its IO worker about arrays, whose far operations it serves.
   setArrayAnnouncer(transport.multiProcess && transport.pe === transport.firstPe ? (message) => transport.tellIoWorker(message) : undefined);
-  const world = new World({ engine, config: context.config, barrier: () => barrier(engine, context.config.barrierTimeoutMs) });
   const { pe, numPes } = transport;
+  // This PE's arrival words (lamellae/shm/job.ts), written before init's barrier: after it, every
+  // PE's are in this process's control block.
   Atomics.store(transport.control, registryWord(pe, numPes), table.hash | 0);
-  await world.barrier();
+  Atomics.store(transport.control, nodeWord(pe, numPes), fnv1a(context.nodeKey ?? "") | 0);
+  Atomics.store(transport.control, moduleWord(pe, numPes), context.config.moduleId);
+  await barrier(engine, context.config.barrierTimeoutMs);
+  const world = new World({
+    engine,
+    config: context.config,
+    barrier: () => barrier(engine, context.config.barrierTimeoutMs),
+    collectives: createCollectives(engine, context.config),
+    topology: readTopology(transport, context.config.moduleId),
+  });
   const differing: number[] = [];
   for (let other = 0; other < numPes; other++) {
     if (Atomics.load(transport.control, registryWord(other, numPes)) !== (table.hash | 0)) differing.push(other);

@@ -15,6 +15,7 @@ const benchmarks = readdirSync(new URL("../bench/", import.meta.url))
 const kSmall: Record<string, string[]> = {
   "am-latency": ["--reps", "1", "--iters", "100"],
   "am-throughput": ["--reps", "2", "--count", "20000"],
+  coll: ["--pes", "3", "--max-bytes", "4096", "--iters", "50", "--reps", "2"],
   histo: ["--table", "4096", "--updates", "20000", "--batch", "1000", "--reps", "2"],
   ig: ["--table", "4096", "--reads", "20000", "--batch", "1000", "--reps", "2"],
   "nng-pingpong": ["--reps", "1", "--iters", "100", "--count", "2000", "--mib", "4"],

@@ -27,7 +27,7 @@ import { PeFailureError, RemoteError, ShoalError, toError } from "../errors.js";
 import { frameMessageCount, frameSource, kFrameHeaderBytes, writeFrameHeader, type ShmTransport } from "../lamellae/index.js";
 import { FrameReader, FrameWriter } from "./codec.js";
 import {
-  MessageKind, kFlagError, kFlagForSend, kFlagReplyWanted, kFlagTracked, kMessageHeaderBytes, type ErrorInfo,
+  MessageKind, kFlagError, kFlagForSend, kFlagNoAck, kFlagReplyWanted, kFlagTracked, kMessageHeaderBytes, type ErrorInfo,
 } from "./protocol.js";
 import { PendingTable, type PendingRequest } from "./pending.js";
 import type { AmContext, AmEntry, Registry } from "./registry.js";
@@ -86,6 +86,8 @@ export class Engine {
   readonly #registry: Registry;
   readonly #aggregationBytes: number;
   readonly #spinMs: number;
+  /** Whether the next wake from sleep should poll for `#spinMs` (set by kick). */
+  #spinOnWake = false;
   readonly #writers: FrameWriter[];
   /** Destinations with unsent messages: `#dirty[0..#dirtyCount)`, each once (`#isDirty`). */
   readonly #dirty: Int32Array;
@@ -135,6 +137,11 @@ export class Engine {
 
   // ---------------------------------------------------------------- sending
 
+  /** How long this PE polls after its last frame before sleeping, in ms (0 when PEs outnumber cores). */
+  get spinMs(): number {
+    return this.#spinMs;
+  }
+
   /** Sends a request; returns its result. Validation of `dest` and `entry` is the caller's. */
   request(dest: number, entry: AmEntry, arg: unknown): Promise<unknown> {
     this.#throwIfFailed();
@@ -176,6 +183,16 @@ export class Engine {
       }
       scope.spawned();
     }
+    this.#afterWrite(dest);
+  }
+
+  /**
+   * Sends a message of one of shoal's own protocols: fire-and-forget, outside any `finish`, and
+   * never acknowledged (its handler must not throw; if it does, the error is printed).
+   */
+  post(dest: number, entry: AmEntry, arg: unknown): void {
+    this.#throwIfFailed();
+    this.#write(dest, kFlagNoAck, entry, 0, arg);
     this.#afterWrite(dest);
   }
 
@@ -305,6 +322,14 @@ export class Engine {
       return;
     }
     const ctx = this.#contexts[source]!;
+    if (flags === kFlagNoAck) {
+      try {
+        runOutsideScope(entry.handler, ctx, arg);
+      } catch (error) {
+        process.stderr.write(`shoal: PE ${this.pe}: the internal message ${entry.name} from PE ${source} failed: ${toError(error).stack ?? String(error)}\n`);
+      }
+      return;
+    }
     if (flags === 0) {
       // Untracked fire-and-forget, the bulk of aggregated traffic: a synchronous handler only
       // counts an ACK, which goes out with the next frame to the source.
@@ -446,13 +471,17 @@ export class Engine {
 
   // ---------------------------------------------------------------- waiting
 
-  /** Resolves once `check()` is true; the progress loop checks it each step. */
-  waitUntil(check: () => boolean): Promise<void> {
+  /**
+   * Resolves once `check()` is true; the progress loop checks it each step. A `quiet` waiter does
+   * not set a sleeping loop polling: whoever makes `check()` true rings this PE's doorbell (as the
+   * collectives' shared-memory level does for a member that says it waits).
+   */
+  waitUntil(check: () => boolean, quiet = false): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (check()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#waiters.push({ check, resolve, reject });
-      this.kick();
+      if (!quiet || (!this.#scheduled && !this.#sleeping)) this.kick();
     });
   }
 
@@ -507,7 +536,9 @@ export class Engine {
   kick(): void {
     if (this.#stopped) return;
     if (this.#sleeping) {
-      // Ring our own doorbell so the pending waitAsync settles instead of piling up.
+      // Ring our own doorbell so the pending waitAsync settles instead of piling up; this PE is
+      // about to send or wait for something, so the loop polls again for a while.
+      this.#spinOnWake = true;
       this.#sleeping = false;
       this.transport.endSleep();
       this.transport.wake(this.pe);
@@ -618,7 +649,10 @@ export class Engine {
     this.#sleeping = false;
     this.transport.endSleep();
     const now = performance.now();
-    this.#lastFrameAt = now;
+    // A wake by this PE's own kick polls for a while (a reply or a barrier is near); a ring from
+    // elsewhere polls only if it brought frames (they keep the loop polling themselves).
+    if (this.#spinOnWake) this.#lastFrameAt = now;
+    this.#spinOnWake = false;
     this.#sliceStart = now;
     if (!this.#scheduled) {
       this.#scheduled = true;

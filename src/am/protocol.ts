@@ -42,6 +42,11 @@ export const kFlagTracked = 2;
 export const kFlagForSend = 4;
 /** DONE: a value follows, the first error of the completed activity tree. */
 export const kFlagError = 8;
+/**
+ * REQUEST: a message of shoal's own protocols (the collectives) that the callee does not
+ * acknowledge: the protocol's next message says it arrived, and no ACK crosses the network.
+ */
+export const kFlagNoAck = 16;
 
 /** Bytes of a message header. */
 export const kMessageHeaderBytes = 8;

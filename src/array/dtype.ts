@@ -120,9 +120,7 @@ export const kDtypeNames = Object.keys(kDtypes) as readonly Dtype[];
 /** The dtype whose typed array `value` is, or undefined. @internal */
 export function dtypeOfTypedArray(value: unknown): DtypeInfo | undefined {
   if (!ArrayBuffer.isView(value)) return undefined;
-  for (const name of kDtypeNames) {
-    const info = kDtypes[name];
-    if (value.constructor === info.Array) return info;
-  }
-  return undefined;
+  return kByConstructor.get(value.constructor);
 }
+
+const kByConstructor = new Map<unknown, DtypeInfo>(kDtypeNames.map((name) => [kDtypes[name].Array, kDtypes[name]]));

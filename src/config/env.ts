@@ -20,6 +20,14 @@
  * | `SHOAL_MTU` | `1048576` | the largest NNG message between two processes, in bytes (at least 64): the stream of frames between two processes is cut into messages of at most this size, so a large payload is pipelined |
  * | `SHOAL_HOST` | (the address that routes to `SHOAL_ROOT`'s host) | in a `tcp://` job, the address of this host on which the process listens for the others |
  * | `SHOAL_CONNECT_TIMEOUT_MS` | `30000` | how long a process waits for the others to connect when a multi-process job starts; then it fails, naming the ranks and addresses it could not reach |
+ * | `SHOAL_HISTOGRAM` | `0` | `1`: count the frames each PE sends by size and connection type, and print each process's table to stderr at exit (also `world.stats().histogram`) |
+ * | `SHOAL_HISTOGRAM_MIN` | `64` | the histogram's first bin: frames of at most this many bytes (an integer of at least 1) |
+ * | `SHOAL_HISTOGRAM_MAX` | `67108864` | the histogram's last bin is the first of MIN << k·SHIFT that reaches this (at least MIN, at most 2^52); it also collects every larger frame |
+ * | `SHOAL_HISTOGRAM_SHIFT` | `1` | each bin's bound is the previous one shifted left by this many bits (1..32) |
+ * | `SHOAL_HISTOGRAM_CONTYPE` | unset (every type) | count only frames of this connection type: `shm` (within a process), `ipc` or `tcp` (between processes, by the link), `gw` (between modules) |
+ * | `SHOAL_HIER` | `2` | how the collectives follow the topology (like ParaStation's `PSP_MSA_AWARE_COLLOPS`): `0` flat (messages between every pair of members), `1` shared memory inside each process, then the processes of each module, then one leader per module, `2` as 1 with the processes of each node before the module (`team.explain` prints the plan) |
+ * | `SHOAL_GW_MTU` | `65536` | a collective's typed array that crosses modules and is larger than this many bytes (at least 8) is cut into chunks of at most this size, which travel one after the other |
+ * | `SHOAL_MODULE_ID` | ParaStation's `PSP_MSA_MODULE_ID`, else `0` | the module of this process's PEs (`world.topology`), an integer in 0..2147483647; `shoal run --procs P --modules M` sets it for each process |
  *
  * @module
  */
@@ -65,7 +73,43 @@ export interface ShoalConfig {
   readonly mtu: number;
   /** The address this host listens on in a `tcp://` job (`SHOAL_HOST`), or `undefined` to find it. */
   readonly host: string | undefined;
+  /**
+   * The message-size histogram's settings when `SHOAL_HISTOGRAM=1`, else `undefined` (no counting):
+   * bins from `min` to `max` bytes, each `shift` bits above the last, counting only `contype`
+   * (`undefined`: every connection type).
+   */
+  readonly histogram: HistogramConfig | undefined;
+  /** The module of this process's PEs (`SHOAL_MODULE_ID`, else ParaStation's `PSP_MSA_MODULE_ID`, else 0). */
+  readonly moduleId: number;
+  /** How the collectives follow the topology (`SHOAL_HIER`): 0 flat, 1 module-aware, 2 module- and node-aware. */
+  readonly hier: 0 | 1 | 2;
+  /** Collective payloads that cross modules are cut into chunks of at most this many bytes (`SHOAL_GW_MTU`). */
+  readonly gwMtu: number;
 }
+
+/**
+ * The message-size histogram's settings (`SHOAL_HISTOGRAM_MIN`, `_MAX`, `_SHIFT`, `_CONTYPE`), as
+ * ParaStation MPI's `PSP_HISTOGRAM_*` define them.
+ *
+ * @example
+ * ```ts
+ * const histogram = world.config.histogram; // undefined unless SHOAL_HISTOGRAM=1
+ * if (histogram !== undefined) console.log(`bins from ${histogram.min} to ${histogram.max} bytes`);
+ * ```
+ */
+export interface HistogramConfig {
+  /** The first bin's bound, in bytes: it counts frames of at most this size. */
+  readonly min: number;
+  /** The last bin's bound is the first `min << k·shift` that reaches this; it also counts every larger frame. */
+  readonly max: number;
+  /** Each bin's bound is the previous one shifted left by this many bits. */
+  readonly shift: number;
+  /** The one connection type counted, or `undefined` for all: `shm`, `ipc`, `tcp` or `gw`. */
+  readonly contype: "shm" | "ipc" | "tcp" | "gw" | undefined;
+}
+
+/** The histogram's settings when only `SHOAL_HISTOGRAM=1` is set (ParaStation's defaults). @internal */
+export const kDefaultHistogramConfig: HistogramConfig = { min: 64, max: 64 * 1024 * 1024, shift: 1, contype: undefined };
 
 /** The defaults of {@link ShoalConfig}. @internal */
 export const kDefaultConfig: ShoalConfig = {
@@ -83,6 +127,10 @@ export const kDefaultConfig: ShoalConfig = {
   connectTimeoutMs: 30_000,
   mtu: 1024 * 1024,
   host: undefined,
+  histogram: undefined,
+  moduleId: 0,
+  hier: 2,
+  gwMtu: 65536,
 };
 
 /** The shortest `SHOAL_JOB_TOKEN` accepted, in characters (connectMesh checks the same bound). */
@@ -114,6 +162,55 @@ function readRoot(env: NodeJS.ProcessEnv): string | undefined {
     throw new ConfigError(`SHOAL_ROOT: expected ipc:///path or tcp://host:port, got ${JSON.stringify(raw)}`);
   }
   return raw;
+}
+
+/** The largest module id: module ids travel as 32-bit words. */
+const kMaxModuleId = 0x7fffffff;
+
+/** `SHOAL_MODULE_ID`, else ParaStation's launcher variable `PSP_MSA_MODULE_ID`, else 0. */
+function readModuleId(env: NodeJS.ProcessEnv): number {
+  for (const name of ["SHOAL_MODULE_ID", "PSP_MSA_MODULE_ID"]) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value > kMaxModuleId) {
+      const fix = name === "SHOAL_MODULE_ID"
+        ? "set it to this process's module, or unset it for module 0"
+        : "ParaStation's launcher sets it to the process's module; set SHOAL_MODULE_ID, which wins over it, or unset it";
+      throw new ConfigError(`${name}: expected a module id, an integer in 0..${kMaxModuleId}, got ${JSON.stringify(raw)}; ${fix}`);
+    }
+    return value;
+  }
+  return 0;
+}
+
+/** The largest `SHOAL_HISTOGRAM_MAX`: bins' bounds stay exact integers. */
+const kMaxHistogramBytes = 2 ** 52;
+
+/**
+ * `SHOAL_HISTOGRAM` and its settings: `undefined` when off. The settings are checked even when it
+ * is off, so that a mistyped value is not silently ignored.
+ */
+function readHistogram(env: NodeJS.ProcessEnv): HistogramConfig | undefined {
+  const on = readChoice(env, "SHOAL_HISTOGRAM", ["0", "1"] as const, "0") === "1";
+  const defaults = kDefaultHistogramConfig;
+  const min = readInteger(env, "SHOAL_HISTOGRAM_MIN", defaults.min, 1);
+  const max = readInteger(env, "SHOAL_HISTOGRAM_MAX", Math.max(defaults.max, min), 1);
+  if (max < min || max > kMaxHistogramBytes) {
+    throw new ConfigError(`SHOAL_HISTOGRAM_MAX: expected an integer from SHOAL_HISTOGRAM_MIN (${min}) to ${kMaxHistogramBytes}, got ${max}; raise it, or lower SHOAL_HISTOGRAM_MIN`);
+  }
+  const shift = readInteger(env, "SHOAL_HISTOGRAM_SHIFT", defaults.shift, 1);
+  if (shift > 32) throw new ConfigError(`SHOAL_HISTOGRAM_SHIFT: expected a number of bits in 1..32, got ${shift}; unset it to use the default ${defaults.shift}`);
+  const rawContype = env["SHOAL_HISTOGRAM_CONTYPE"];
+  const contypes = ["shm", "ipc", "tcp", "gw"] as const;
+  let contype: HistogramConfig["contype"];
+  if (rawContype !== undefined && rawContype !== "") {
+    if (!(contypes as readonly string[]).includes(rawContype)) {
+      throw new ConfigError(`SHOAL_HISTOGRAM_CONTYPE: expected one of ${contypes.join(", ")}, got ${JSON.stringify(rawContype)}; unset it to count every connection type`);
+    }
+    contype = rawContype as HistogramConfig["contype"];
+  }
+  return on ? { min, max, shift, contype } : undefined;
 }
 
 function readJobToken(env: NodeJS.ProcessEnv): string | undefined {
@@ -153,6 +250,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
     connectTimeoutMs: readInteger(env, "SHOAL_CONNECT_TIMEOUT_MS", kDefaultConfig.connectTimeoutMs, 1),
     mtu: readInteger(env, "SHOAL_MTU", kDefaultConfig.mtu, 64),
     host: env["SHOAL_HOST"] === "" ? undefined : env["SHOAL_HOST"],
+    histogram: readHistogram(env),
+    moduleId: readModuleId(env),
+    hier: Number(readChoice(env, "SHOAL_HIER", ["0", "1", "2"] as const, String(kDefaultConfig.hier) as "2")) as 0 | 1 | 2,
+    gwMtu: readInteger(env, "SHOAL_GW_MTU", kDefaultConfig.gwMtu, 8),
   };
 }
 

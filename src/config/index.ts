@@ -1,2 +1,2 @@
 export { kDefaultConfig, readConfig, readLauncherEnv } from "./env.js";
-export type { LauncherEnv, ShoalConfig } from "./env.js";
+export type { HistogramConfig, LauncherEnv, ShoalConfig } from "./env.js";

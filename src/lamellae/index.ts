@@ -1,5 +1,5 @@
 export { frameMessageCount, frameSource, frameSourceOf, isFrameByReference, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "./frame.js";
-export { arrivedWord, jobControlBytes, kAbort, kBarrierCount, kBarrierGeneration, kProcessArrived, registryWord } from "./shm/job.js";
+export { arrivedWord, jobControlBytes, kAbort, kArrivalWords, kBarrierCount, kBarrierGeneration, kProcessArrived, moduleWord, nodeWord, registryWord } from "./shm/job.js";
 export { Ring, kRecordHeaderBytes, kRingHeaderBytes, ringByteLength } from "./shm/ring.js";
 export { ShmTransport, copyToShared, createRingBuffer, kRouteBytes, kRouteControl, kRouteFrameByReference, signalAbort } from "./shm/transport.js";
 export type { AbortReason, FrameHandler, IoEndpoint, ShmEndpoint, TransportCounters } from "./shm/transport.js";

@@ -5,24 +5,28 @@
  * @module
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { readConfig, readLauncherEnv } from "../config/index.js";
 import { ShoalError } from "../errors.js";
+import { Topology } from "../team/index.js";
 import { cleanupAddressing, resolveAddressing } from "./bootstrap.js";
-import { runProcesses, watchLauncher } from "./processes.js";
-import { readPlacement, type Placement } from "./placement.js";
+import { moduleOfProcess, runProcesses, watchLauncher } from "./processes.js";
+import { nodeKeyOf, readPlacement, type Placement } from "./placement.js";
 import { kMaxPes, runJob } from "./run.js";
 
 const kHelp = `shoal: run a data-parallel TypeScript or JavaScript program on many PEs
 
 Usage:
-  shoal run -n N [--procs P] [--] PROGRAM [ARGS...]
+  shoal run -n N [--procs P] [--modules M] [--] PROGRAM [ARGS...]
                                           run PROGRAM on N PEs: worker threads of this process,
                                           or of P processes on this host connected by NNG (ipc);
                                           everything after PROGRAM is the program's, as given
+  shoal info [-n N] [--procs P] [--modules M]
+                                          print the topology (process, node and module of each
+                                          PE) that shoal run with these options sets up here
   shoal bench NAME [--pes N] [--procs P] [--json] [OPTIONS...]
                                           run the benchmark NAME (bench/NAME.ts of this package)
                                           on N PEs (default 2) in P processes (default 1); every
@@ -44,7 +48,11 @@ error is printed and the other PEs are stopped.
 Options of \`run\`:
   -n, --pes N        number of PEs (default 1)
   --procs P          processes (default 1); N must be a multiple of P, each runs N/P PEs
+  --modules M        split the P processes into M modules (1..P): process p gets
+                     SHOAL_MODULE_ID=floor(p*M/P); without it, every process keeps the
+                     environment's SHOAL_MODULE_ID (default: module 0)
   -h, --help         print this help
+\`info\` takes the same -n, --procs and --modules.
 
 Options of \`exec\`:
   --pes-per-proc T   PEs (worker threads) in each process (default 1)
@@ -93,6 +101,12 @@ Environment (defaults in parentheses; see the README for details):
   SHOAL_HOST                 tcp jobs: the address this host listens on (found by route to root)
   SHOAL_MTU                  largest NNG message between two processes (1048576)
   SHOAL_CONNECT_TIMEOUT_MS   how long processes wait for each other at start (30000)
+  SHOAL_HISTOGRAM            1: each process prints its frames' sizes per connection type at exit (0)
+  SHOAL_HISTOGRAM_MIN, _MAX, _SHIFT, _CONTYPE
+                             the histogram's bins, MIN << k·SHIFT up to MAX (64, 67108864, 1),
+                             and the one type counted: shm, ipc, tcp or gw (unset: all)
+  SHOAL_MODULE_ID            the module of this process's PEs, an integer >= 0 (ParaStation's
+                             PSP_MSA_MODULE_ID, else 0; set per process by shoal run --modules)
 
 Examples:
   shoal run -n 4 examples/01-hello.ts
@@ -101,6 +115,7 @@ Examples:
   shoal bench sum --mib 64 --reps 5 --json
   mpirun -n 1 --bind-to none shoal exec --pes-per-proc 4 examples/01-hello.ts
   mpirun -n 3 shoal exec --placement
+  shoal info -n 8 --procs 4 --modules 2
 `;
 
 /** Where the benchmarks are: the package's bench/ folder (this file is dist/src/launch/cli.js). */
@@ -114,7 +129,7 @@ function version(): string {
 }
 
 /** The options of `run` that take a value, by how they are written, to their long name. */
-const kRunValueOptions: Readonly<Record<string, string>> = { "-n": "pes", "--pes": "pes", "--procs": "procs" };
+const kRunValueOptions: Readonly<Record<string, string>> = { "-n": "pes", "--pes": "pes", "--procs": "procs", "--modules": "modules" };
 /** The options of `exec` that take a value. */
 const kExecValueOptions: Readonly<Record<string, string>> = { "--pes-per-proc": "pes-per-proc" };
 
@@ -207,6 +222,78 @@ async function bench(argv: readonly string[]): Promise<number> {
   return runJob({ pes, program, args });
 }
 
+/** A job's shape as `shoal run` and `shoal info` take it. */
+interface JobShape {
+  readonly pes: number;
+  readonly procs: number;
+  /** `--modules`: how many modules the processes are split into; undefined: the environment's `SHOAL_MODULE_ID`. */
+  readonly modules: number | undefined;
+}
+
+/** Checks `-n`, `--procs` and `--modules` (as given, or absent); the message for the user when they do not fit. */
+function readShape(values: { pes?: string | undefined; procs?: string | undefined; modules?: string | undefined }): JobShape | { error: string } {
+  const pesText = values.pes ?? "1";
+  const pes = Number(pesText);
+  if (!/^\d+$/.test(pesText)) return { error: `-n expects a positive integer number of PEs, got ${JSON.stringify(pesText)}` };
+  if (pes < 1 || pes > kMaxPes) return { error: `-n expects a number of PEs in 1..${kMaxPes}, got ${pes}` };
+  const procsText = values.procs ?? "1";
+  const procs = Number(procsText);
+  if (!/^\d+$/.test(procsText) || procs < 1) return { error: `--procs expects a positive integer number of processes, got ${JSON.stringify(procsText)}` };
+  if (pes % procs !== 0) return { error: `-n ${pes} PEs cannot be shared evenly by --procs ${procs} processes; give a multiple of ${procs}` };
+  const modulesText = values.modules;
+  if (modulesText === undefined) return { pes, procs, modules: undefined };
+  const modules = Number(modulesText);
+  if (!/^\d+$/.test(modulesText) || modules < 1) return { error: `--modules expects a positive integer number of modules, got ${JSON.stringify(modulesText)}` };
+  if (procs === 1 && modules !== 1) {
+    return {
+      error: `--modules ${modules} splits the job's processes into modules, but without --procs the job is one process, in one module; ` +
+        `give --procs P with P >= ${modules} (processes of one module each at least), or set SHOAL_MODULE_ID to choose the module of a one-process job`,
+    };
+  }
+  if (modules > procs) {
+    return { error: `--modules ${modules} needs at least one process per module, but --procs ${procs} gives ${procs}; give --modules 1..${procs}, or --procs ${modules} or more` };
+  }
+  return { pes, procs, modules };
+}
+
+/**
+ * `shoal info [-n N] [--procs P] [--modules M]`: prints the topology that `shoal run` with the same
+ * options sets up: its processes are on this host (node 0), in the modules `--modules` gives them,
+ * else in this environment's module (`SHOAL_MODULE_ID`, `PSP_MSA_MODULE_ID`, else 0).
+ */
+function info(argv: readonly string[]): number {
+  let values: { pes?: string | undefined; procs?: string | undefined; modules?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: { pes: { type: "string", short: "n" }, procs: { type: "string" }, modules: { type: "string" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+    }));
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    process.stderr.write(`shoal info: ${error.message} (see shoal --help)\n`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(kHelp);
+    return 0;
+  }
+  const shape = readShape(values);
+  if ("error" in shape) {
+    process.stderr.write(`shoal info: ${shape.error}\n`);
+    return 2;
+  }
+  const { pes, procs, modules } = shape;
+  const { moduleId } = readConfig();
+  const topology = new Topology(
+    pes / procs,
+    Array.from({ length: procs }, (_, rank) => ({ nodeKey: 0, module: modules === undefined ? moduleId : moduleOfProcess(rank, procs, modules) })),
+  );
+  const command = `shoal run -n ${pes}${procs === 1 ? "" : ` --procs ${procs}`}${modules === undefined ? "" : ` --modules ${modules}`}`;
+  process.stdout.write(`${command} on this host (${hostname()}):\n${topology.describe()}\n`);
+  return 0;
+}
+
 /** What `shoal exec` runs in each process. */
 interface ExecJob {
   /** PEs (worker threads) in each process. */
@@ -288,7 +375,7 @@ async function runProcessOfJob(placement: Placement, job: ExecJob): Promise<numb
       config,
       process: {
         rank: placement.rank, size: placement.size, root: addressing.root, listen: addressing.listen,
-        token: addressing.token, hostPes: placement.localSize * job.pesPerProc,
+        token: addressing.token, hostPes: placement.localSize * job.pesPerProc, nodeKey: nodeKeyOf(placement, hostname()),
       },
     });
   } finally {
@@ -308,14 +395,15 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === "bench") return bench(rest);
   if (command === "exec") return exec(rest);
+  if (command === "info") return info(rest);
   if (command !== "run") {
-    process.stderr.write(`shoal: unknown command "${command}"; expected "run", "exec" or "bench" (see shoal --help)\n`);
+    process.stderr.write(`shoal: unknown command "${command}"; expected "run", "exec", "info" or "bench" (see shoal --help)\n`);
     return 2;
   }
   const { own, program, rest: args } = splitAtProgram(rest, kRunValueOptions);
   const { values } = parseArgs({
     args: own,
-    options: { pes: { type: "string", short: "n" }, procs: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { pes: { type: "string", short: "n" }, procs: { type: "string" }, modules: { type: "string" }, help: { type: "boolean", short: "h" } },
     strict: true,
   });
   if (values.help === true) {
@@ -326,24 +414,15 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write("shoal run: expected a program to run, as in: shoal run -n 4 app.ts\n");
     return 2;
   }
-  const pesText = values.pes ?? "1";
-  const pes = Number(pesText);
-  if (!/^\d+$/.test(pesText)) {
-    process.stderr.write(`shoal run: -n expects a positive integer number of PEs, got ${JSON.stringify(pesText)}\n`);
+  const shape = readShape(values);
+  if ("error" in shape) {
+    process.stderr.write(`shoal run: ${shape.error}\n`);
     return 2;
   }
-  const procsText = values.procs ?? "1";
-  const procs = Number(procsText);
-  if (!/^\d+$/.test(procsText) || procs < 1) {
-    process.stderr.write(`shoal run: --procs expects a positive integer number of processes, got ${JSON.stringify(procsText)}\n`);
-    return 2;
-  }
-  if (procs === 1) return runJob({ pes, program, args });
-  if (pes % procs !== 0) {
-    process.stderr.write(`shoal run: -n ${pes} PEs cannot be shared evenly by --procs ${procs} processes; give a multiple of ${procs}\n`);
-    return 2;
-  }
-  return runProcesses({ procs, pesPerProc: pes / procs, program, args, cli: fileURLToPath(import.meta.url) });
+  const { pes, procs, modules } = shape;
+  // --modules 1 of a one-process job: module 0, as process 0 of any --modules split.
+  if (procs === 1) return runJob({ pes, program, args, ...(modules === undefined ? {} : { config: { ...readConfig(), moduleId: 0 } }) });
+  return runProcesses({ procs, pesPerProc: pes / procs, program, args, cli: fileURLToPath(import.meta.url), ...(modules === undefined ? {} : { modules }) });
 }
 
 main(process.argv.slice(2)).then(

@@ -18,13 +18,13 @@ import { parentPort, workerData } from "node:worker_threads";
 // needs only the server of far operations.
 // eslint-disable-next-line no-restricted-imports
 import { FarOpServer } from "../array/far-ops.js";
-import { IoService, connectMesh, type IoServiceOptions } from "../lamellae/index.js";
+import { IoService, connectMesh, moduleWord, type IoServiceOptions } from "../lamellae/index.js";
 
 /**
  * What the launcher puts in the IO worker's `workerData`: the service's options that can cross
  * threads, and how to connect. @internal
  */
-export interface IoWorkerData extends Omit<IoServiceOptions, "onFailure" | "server"> {
+export interface IoWorkerData extends Omit<IoServiceOptions, "onFailure" | "server" | "sameModule"> {
   readonly root: string;
   readonly token: string;
   readonly listen: string | undefined;
@@ -50,10 +50,17 @@ const port = parentPort!;
 const report = (message: IoWorkerReport): void => port.postMessage(message);
 let rejected = (): number => 0;
 
+// The module of process `rank`'s PEs: in the control block once init's barrier is over (every
+// process's ARRIVE carried its PEs' modules, see lamellae/shm/job.ts), before any frame is sent.
+const controlWords = new Int32Array(data.control);
+const moduleOf = (rank: number): number => Atomics.load(controlWords, moduleWord(rank * data.pesPerProcess, data.size * data.pesPerProcess));
+
 const service = new IoService({
   ...data,
   onFailure: (pe, reason) => report({ type: "failure", pe, reason }),
   server: new FarOpServer(data.largeBytes),
+  // For the message-size histogram: frames to a process of another module count as `gw`.
+  sameModule: (rank) => moduleOf(rank) === moduleOf(data.rank),
 });
 
 port.on("message", (command: IoWorkerCommand) => {

@@ -387,6 +387,22 @@ const kMissingLocal: Record<keyof typeof kLaunchers, string> = {
   srun: "SLURM_LOCALID and SLURM_STEP_TASKS_PER_NODE (or SLURM_TASKS_PER_NODE)",
 };
 
+/**
+ * What names this process's node, for the job's topology: processes with the same key share a
+ * node. The launcher's node index when it gives one (`SLURM_NODEID`, `SHOAL_NODE`, or node 0 when
+ * every process is on this one), else the node's name as the launcher gives it (`PMIX_HOSTNAME`,
+ * `SLURMD_NODENAME`), else `hostName` (the caller passes `os.hostname()`).
+ *
+ * @example
+ * ```ts
+ * nodeKeyOf(readPlacement(readLauncherEnv()), hostname()); // "node 0" under shoal run --procs
+ * ```
+ */
+export function nodeKeyOf(placement: Placement, hostName: string): string {
+  if (placement.node !== undefined) return `node ${placement.node}`;
+  return `host ${placement.nodeName ?? hostName}`;
+}
+
 /** One run of Slurm's compressed per-node counts: `count` on each of `times` nodes (`"2(x3)"`). */
 export interface SlurmCountRun {
   /** The count on each node of the run. */

@@ -1,7 +1,7 @@
 /**
  * `shoal run -n N --procs P`: a job of P processes on this host, each `shoal exec` with N/P PEs,
  * connected over NNG `ipc://` in a directory private to this job (mode 0700), with a fresh
- * random token.
+ * random token. With `--modules M`, process p is in module `floor(p·M/P)` (its `SHOAL_MODULE_ID`).
  *
  * The processes end the job themselves: one that fails tells the others, and one that dies is
  * noticed by the others through its closed connections; each then exits non-zero within
@@ -28,8 +28,24 @@ export interface RunProcessesOptions {
   readonly args: readonly string[];
   /** The path of the `shoal` CLI script, which each process runs as `exec`. */
   readonly cli: string;
+  /** Split the processes into this many modules (see {@link moduleOfProcess}); absent: each keeps the environment's `SHOAL_MODULE_ID`. */
+  readonly modules?: number;
   /** Where the launcher's own reports go (default: stderr). */
   readonly report?: (line: string) => void;
+}
+
+/**
+ * The module of process `process` of `processes` when `shoal run --modules M` splits them into
+ * `modules` modules: `floor(process · modules / processes)`, so modules get consecutive processes
+ * and their sizes differ by at most one.
+ *
+ * @example
+ * ```ts
+ * [0, 1, 2, 3].map((p) => moduleOfProcess(p, 4, 3)); // [0, 0, 1, 2]
+ * ```
+ */
+export function moduleOfProcess(process: number, processes: number, modules: number): number {
+  return Math.floor((process * modules) / processes);
 }
 
 /** How long after the first failed process the others may take to end by themselves, on top of the abort grace. */
@@ -94,6 +110,7 @@ export async function runProcesses(options: RunProcessesOptions): Promise<number
             SHOAL_ROOT: root,
             SHOAL_JOB_TOKEN: token,
             SHOAL_LAUNCHER_FD: "3",
+            ...(options.modules === undefined ? {} : { SHOAL_MODULE_ID: String(moduleOfProcess(rank, options.procs, options.modules)) }),
           },
         },
       );

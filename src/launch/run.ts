@@ -23,6 +23,7 @@ import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { readConfig, type ShoalConfig } from "../config/index.js";
 import { ConfigError, PeFailureError, ShoalRangeError } from "../errors.js";
 import { createRingBuffer, jobControlBytes, signalAbort, type IoEndpoint } from "../lamellae/index.js";
+import { MessageHistogram, formatHistogram, type HistogramShare } from "../stats/index.js";
 import type { IoWorkerCommand, IoWorkerData, IoWorkerReport } from "./io-thread.js";
 import type { PeControl, PeWorkerData } from "./worker.js";
 
@@ -40,6 +41,8 @@ export interface ProcessOfJob {
   readonly token: string;
   /** PEs on this host, for the spin policy (processes on this host × PEs per process). */
   readonly hostPes: number;
+  /** What names this process's node in the job's topology (placement.ts, `nodeKeyOf`). */
+  readonly nodeKey: string;
 }
 
 /**
@@ -93,6 +96,8 @@ export async function runJob(options: RunJobOptions): Promise<number> {
   }
   const control = new SharedArrayBuffer(jobControlBytes(numPes));
   const rings = Array.from({ length: pes }, () => createRingBuffer(config.ringBytes));
+  // SHOAL_HISTOGRAM=1: one row per PE of this process, counted by the PEs and the IO worker.
+  const histogram = config.histogram === undefined ? undefined : MessageHistogram.create(config.histogram, pes);
   // channels[s][d]: large payloads from PE s to PE d.
   const portsOut: MessagePort[][] = Array.from({ length: pes }, () => []);
   const portsIn: MessagePort[][] = Array.from({ length: pes }, () => []);
@@ -103,7 +108,7 @@ export async function runJob(options: RunJobOptions): Promise<number> {
       portsIn[d]![s] = channel.port2;
     }
   }
-  const io = job === undefined ? undefined : await startIoWorker(job, pes, control, rings, config);
+  const io = job === undefined ? undefined : await startIoWorker(job, pes, control, rings, config, histogram?.share());
   if (io !== undefined && "error" in io) {
     report(`shoal: process ${job!.rank} of ${job!.size} could not connect to the job's other processes: ${io.error}`);
     return 1;
@@ -181,10 +186,12 @@ export async function runJob(options: RunJobOptions): Promise<number> {
       endpoint: {
         pe: firstPe + pe, numPes, firstPe, control, rings, portsOut: portsOut[pe]!, portsIn: portsIn[pe]!,
         ...(ioEndpoint === undefined ? {} : { io: ioEndpoint }),
+        ...(histogram === undefined ? {} : { histogram: histogram.share() }),
       },
       config,
       // Threads that want a core on this host: its PEs, and one IO worker per process.
       localPes: job === undefined ? pes : hostThreads(job, pes),
+      ...(job === undefined ? {} : { nodeKey: job.nodeKey }),
       program,
       args: options.args ?? [],
     };
@@ -233,6 +240,15 @@ export async function runJob(options: RunJobOptions): Promise<number> {
     }
     await io.close();
   }
+  // The histogram is printed here, by the process's main thread, rather than by a PE or the IO
+  // worker as it closes: only once every PE's thread and the IO worker have ended is every frame
+  // of the process counted and no counter still moving; this thread alone sees all of the
+  // process's rows; and its table comes after everything the program printed (each PE flushed its
+  // output before it finished). One write, so the table's lines stay together.
+  if (histogram !== undefined) {
+    const rank = job?.rank ?? 0;
+    report(formatHistogram(histogram.snapshot(), `shoal: message histogram of process ${rank} of ${job?.size ?? 1} (PEs ${firstPe}..${firstPe + pes - 1})`));
+  }
   return exitCode;
 }
 
@@ -256,6 +272,7 @@ const kCloseDrainMs = 2000;
 /** Starts this process's IO worker and waits until it has connected to every other process. */
 async function startIoWorker(
   job: ProcessOfJob, pes: number, control: SharedArrayBuffer, rings: readonly SharedArrayBuffer[], config: ShoalConfig,
+  histogram: HistogramShare | undefined,
 ): Promise<IoWorker | { error: string }> {
   const ring = createRingBuffer(config.ringBytes);
   const endpoints: IoEndpoint[] = [];
@@ -273,6 +290,7 @@ async function startIoWorker(
     connectTimeoutMs: config.connectTimeoutMs, pesPerProcess: pes, control, rings, ring, fromPe, toPe,
     mtu: config.mtu, spinUs: hostThreads(job, pes) > config.cores ? 0 : config.spinUs,
     largeBytes: config.largeBytes, addonPath: config.nngAddon, closeDrainMs: kCloseDrainMs,
+    ...(histogram === undefined ? {} : { histogram }),
   };
   const worker = new Worker(new URL("./io-thread.js", import.meta.url), {
     workerData: data, transferList: [...fromPe, ...toPe], name: `shoal IO worker of process ${job.rank}`,

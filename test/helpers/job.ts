@@ -48,6 +48,8 @@ export interface JobResult {
 export interface JobOptions {
   /** Processes to spread the PEs over (`--procs`); default 1. */
   procs?: number;
+  /** Modules to split the processes into (`--modules`); default: none given. */
+  modules?: number;
   args?: readonly string[];
   env?: Record<string, string>;
   timeoutMs?: number;
@@ -57,7 +59,8 @@ export interface JobOptions {
 export function runJob(pes: number, fixture: string, options: JobOptions = {}): Promise<JobResult> {
   const path = fixture.startsWith("/") ? fixture : fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url));
   const procs = options.procs ?? 1;
-  return runCli(["run", "-n", String(pes), ...(procs === 1 ? [] : ["--procs", String(procs)]), path, ...(options.args ?? [])], options);
+  const modules = options.modules === undefined ? [] : ["--modules", String(options.modules)];
+  return runCli(["run", "-n", String(pes), ...(procs === 1 ? [] : ["--procs", String(procs)]), ...modules, path, ...(options.args ?? [])], options);
 }
 
 /** Runs the `shoal` CLI with `args`. */

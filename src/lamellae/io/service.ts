@@ -16,8 +16,9 @@
  *   back to the source PE, and the destination PE is not woken. PEs tell the server what it needs
  *   to know with `ShmTransport.tellIoWorker`, in order with their frames.
  * - **Barriers.** When the last PE of this process arrives at a barrier it stores PROCESS_ARRIVED
- *   and wakes the IO worker, which tells every other process (ARRIVE, with this process's
- *   PEs' active-message hashes, so `init` can compare every PE's). Once every process has arrived at that
+ *   and wakes the IO worker, which tells every other process (ARRIVE, with this process's PEs'
+ *   arrival words: their active-message hashes, so `init` can compare every PE's, and their node
+ *   and module, for the topology). Once every process has arrived at that
  *   generation, it raises the generation and wakes the PEs.
  * - **Failures.** An ABORT from another process, or the loss of its connection before it said
  *   GOODBYE, raises this process's abort flag (so every PE rejects its pending handles) and is
@@ -31,9 +32,10 @@ import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
 import { TransportError } from "../../errors.js";
 import { frameSourceOf, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
-import { arrivedWord, kAbort, kBarrierGeneration, kProcessArrived, registryWord } from "../shm/job.js";
+import { arrivedWord, kAbort, kArrivalWords, kBarrierGeneration, kProcessArrived } from "../shm/job.js";
 import { Ring, copyBytes } from "../shm/ring.js";
-import { kRouteBytes, kRouteControl, kRouteFrameByReference } from "../shm/transport.js";
+import { frameBytes, kRouteBytes, kRouteControl, kRouteFrameByReference } from "../shm/transport.js";
+import { MessageHistogram, kConnection, type ConnectionIndex, type ConnectionType, type HistogramShare } from "../../stats/index.js";
 import type { Mesh } from "../nng/mesh.js";
 import { EntryKind, StreamReader, StreamWriter, type StreamEntryHandler } from "./wire.js";
 
@@ -82,6 +84,20 @@ export interface IoServiceOptions {
   readonly onFailure: (pe: number, reason: string) => void;
   /** Answers frames here instead of passing them to the PEs. */
   readonly server?: FrameServer;
+  /**
+   * The process's message-size histogram, when `SHOAL_HISTOGRAM=1`: the IO worker counts every
+   * frame it sends to another process (served replies included) in the row of the local PE it
+   * sends for, as `ipc` or `tcp` by the link's address, or `gw` when {@link sameModule} says the
+   * other process is in another module.
+   */
+  readonly histogram?: HistogramShare;
+  /**
+   * The module test of the histogram's `gw` type: whether process `rank` is in this process's
+   * module. Called once per process, at the first frame sent to it (after `init`'s barrier, when
+   * every process's topology is known). Absent: every process is in this one's module, so no frame
+   * counts as `gw`.
+   */
+  readonly sameModule?: (rank: number) => boolean;
 }
 
 /** Counters of one IO worker. */
@@ -97,6 +113,10 @@ export interface IoCounters {
 
 const kDrainLimit = 4096;
 const kNoPayloads: SharedArrayBuffer[] = [];
+/** A link's histogram column before its first frame: not known yet. */
+const kLinkUnknown = -1;
+/** A link's histogram column when `SHOAL_HISTOGRAM_CONTYPE` leaves its type out. */
+const kLinkNotCounted = -2;
 
 /** The IO worker's work, on its thread. */
 export class IoService implements StreamEntryHandler {
@@ -134,6 +154,10 @@ export class IoService implements StreamEntryHandler {
   #route: DataView;
   /** The rank whose stream is being parsed (for the handler callbacks). */
   #source = -1;
+  /** The process's message-size histogram, when on and counting some type between processes. */
+  readonly #histogram: MessageHistogram | undefined;
+  /** By rank: the histogram column of frames to that process (a `kConnection` value), or kLink*. */
+  readonly #linkColumns: Int8Array;
 
   constructor(options: IoServiceOptions) {
     this.#options = options;
@@ -148,6 +172,9 @@ export class IoService implements StreamEntryHandler {
     this.#readers = new Array<StreamReader | undefined>(options.size).fill(undefined);
     this.#saidGoodbye = new Array<boolean>(options.size).fill(false);
     this.#congested = new Array<boolean>(options.size).fill(false);
+    const histogram = options.histogram === undefined ? undefined : MessageHistogram.attach(options.histogram);
+    this.#histogram = histogram !== undefined && (histogram.counts("ipc") || histogram.counts("tcp") || histogram.counts("gw")) ? histogram : undefined;
+    this.#linkColumns = new Int8Array(options.size).fill(kLinkUnknown);
     const inline = this.#rings[0]!.maxPayload;
     for (let rank = 0; rank < options.size; rank++) {
       if (rank === options.rank) continue;
@@ -316,6 +343,26 @@ export class IoService implements StreamEntryHandler {
       writer.append(new Uint8Array(payload), 0, payload.byteLength);
     }
     this.counters.framesOut++;
+    // Off, the histogram costs this one branch, always taken the same way.
+    if (this.#histogram !== undefined) this.#countFrame(rank, source, frameLength, payloads);
+  }
+
+  /** Counts, in the histogram's row of local PE `source`, a frame sent for it to process `rank`. */
+  #countFrame(rank: number, source: number, frameLength: number, payloads: readonly SharedArrayBuffer[]): void {
+    let column = this.#linkColumns[rank]!;
+    if (column === kLinkUnknown) column = this.#linkColumns[rank] = this.#linkColumn(rank);
+    if (column !== kLinkNotCounted) this.#histogram!.count(source - this.#firstPe, column as ConnectionIndex, frameBytes(frameLength, payloads));
+  }
+
+  /**
+   * The connection type of the link to process `rank`, as the histogram's column: `gw` when it is
+   * in another module, else the scheme of the address its link was dialed at (the lower rank's:
+   * the higher one dials it).
+   */
+  #linkColumn(rank: number): number {
+    const address = this.#mesh?.addresses[Math.min(rank, this.#options.rank)] ?? "";
+    const type: ConnectionType = !(this.#options.sameModule?.(rank) ?? true) ? "gw" : address.startsWith("tcp://") ? "tcp" : "ipc";
+    return this.#histogram!.counts(type) ? kConnection[type] : kLinkNotCounted;
   }
 
   #take(port: MessagePort, source: number): SharedArrayBuffer {
@@ -371,10 +418,17 @@ export class IoService implements StreamEntryHandler {
     this.#own.moveAside(this.#overflow, (this.#stealScratch ??= new Uint8Array(this.#own.maxPayload)));
   }
 
-  arrive(generation: number, hashes: Uint32Array): void {
+  arrive(generation: number, words: Uint32Array): void {
     const first = this.#firstPeOf(this.#source);
-    for (let k = 0; k < this.#options.pesPerProcess; k++) {
-      Atomics.store(this.#control, registryWord(first + k, this.#numPes), hashes[k]! | 0);
+    const pes = this.#options.pesPerProcess;
+    if (words.length !== kArrivalWords.length * pes) {
+      throw new TransportError(
+        `process ${this.#source} arrived at a barrier with ${words.length} words, expected ${kArrivalWords.length * pes} ` +
+          `(${kArrivalWords.length} for each of its ${pes} PEs): the processes run different shoal versions`,
+      );
+    }
+    for (let k = 0; k < pes; k++) {
+      for (const [i, word] of kArrivalWords.entries()) Atomics.store(this.#control, word(first + k, this.#numPes), words[i * pes + k]! | 0);
       // For a barrier that waits too long: every PE of that process has arrived.
       Atomics.store(this.#control, arrivedWord(first + k), generation);
     }
@@ -396,9 +450,12 @@ export class IoService implements StreamEntryHandler {
     const arrived = Atomics.load(this.#control, kProcessArrived);
     if (arrived === this.#arrivedAt || this.#mesh === undefined) return;
     this.#arrivedAt = arrived;
-    const hashes = new Uint32Array(this.#options.pesPerProcess);
-    for (let k = 0; k < hashes.length; k++) hashes[k] = Atomics.load(this.#control, registryWord(this.#firstPe + k, this.#numPes));
-    const bytes = new Uint8Array(hashes.buffer);
+    const pes = this.#options.pesPerProcess;
+    const words = new Uint32Array(kArrivalWords.length * pes);
+    for (const [i, word] of kArrivalWords.entries()) {
+      for (let k = 0; k < pes; k++) words[i * pes + k] = Atomics.load(this.#control, word(this.#firstPe + k, this.#numPes));
+    }
+    const bytes = new Uint8Array(words.buffer);
     for (const writer of this.#writers) {
       if (writer === undefined) continue;
       writer.header(EntryKind.Arrive, 0, arrived, bytes.byteLength);

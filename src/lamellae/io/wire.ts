@@ -12,10 +12,12 @@
  *         1  u8   0
  *         2  u16  FRAME: number of large payloads; else 0
  *         4  u32  FRAME: destination PE; ARRIVE: barrier generation + 1; ABORT: the failed PE
- *         8  u32  FRAME: frame bytes; ARRIVE: bytes of the hashes; ABORT: bytes of the reason
+ *         8  u32  FRAME: frame bytes; ARRIVE: bytes of the words; ABORT: bytes of the reason
  *        12  u32  0
  * FRAME   payload count × u32 payload bytes, the frame (its own header names the source PE), the payloads
- * ARRIVE  one u32 per PE of the sender: the hash of the PE's active-message names
+ * ARRIVE  the sender's arrival words (kArrivalWords in shm/job.ts), T u32 each for its T PEs, in PE
+ *         order: the hashes of the PEs' active-message names, then their node-key hashes, then
+ *         their module ids (3·T words)
  * ABORT   the reason, UTF-8
  * ```
  * All integers are little-endian.
@@ -132,7 +134,8 @@ export interface StreamEntryHandler {
    * payloads in order.
    */
   frame(dest: number, frame: Uint8Array, length: number, payloads: SharedArrayBuffer[]): void;
-  arrive(generation: number, hashes: Uint32Array): void;
+  /** Another process arrived at barrier `generation` (+ 1), with its PEs' arrival words (see ARRIVE above). */
+  arrive(generation: number, words: Uint32Array): void;
   abort(pe: number, reason: string): void;
   goodbye(): void;
 }
@@ -141,7 +144,7 @@ export interface StreamEntryHandler {
 const kPoolBytes = 256 * 1024 * 1024;
 const kMinPooledBytes = 64 * 1024;
 
-const Piece = { Header: 0, Table: 1, Frame: 2, Payload: 3, Reason: 4, Hashes: 5 } as const;
+const Piece = { Header: 0, Table: 1, Frame: 2, Payload: 3, Reason: 4, Words: 5 } as const;
 type Piece = (typeof Piece)[keyof typeof Piece];
 
 /** The receiving end of one stream: feed it the messages in order; it calls the handler per entry. */
@@ -230,7 +233,7 @@ export class StreamReader {
             this.#expect(Piece.Table, this.#table, 4 * this.#count);
             return;
           case EntryKind.Arrive:
-            this.#expect(Piece.Hashes, new Uint8Array(this.#b), this.#b);
+            this.#expect(Piece.Words, new Uint8Array(this.#b), this.#b);
             return;
           case EntryKind.Abort:
             this.#expect(Piece.Reason, new Uint8Array(this.#b), this.#b);
@@ -277,10 +280,10 @@ export class StreamReader {
           this.#handler.frame(this.#a, frame, this.#b, payloads);
         }
         return;
-      case Piece.Hashes: {
-        const hashes = new Uint32Array(this.#target.buffer, 0, this.#targetLength >>> 2);
+      case Piece.Words: {
+        const words = new Uint32Array(this.#target.buffer, 0, this.#targetLength >>> 2);
         this.#expect(Piece.Header, this.#header, kEntryHeaderBytes);
-        this.#handler.arrive(this.#a, hashes);
+        this.#handler.arrive(this.#a, words);
         return;
       }
       case Piece.Reason: {

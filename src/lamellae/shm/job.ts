@@ -11,11 +11,15 @@
  *    3      PROCESS_ARRIVED    the last arriver of this process's PEs (jobs of several processes):
  *                                the generation it arrived at, plus 1, for the IO worker
  *   16+p    ARRIVED[p]         PE p: the barrier generation it last arrived at, plus 1
- * 16+N+p    REGISTRY[p]        PE p: the hash of its sorted active-message names; for PEs of other
- *                                processes, written by the IO worker from their process's arrival
+ * 16+N+p    REGISTRY[p]        PE p: the hash of its sorted active-message names
+ * 16+2N+p   NODE[p]            PE p: the 32-bit FNV-1a hash of its process's node key (init.ts)
+ * 16+3N+p   MODULE[p]          PE p: its process's module id
  * ```
  * N is the number of PEs of the whole job; in a job of several processes each process has its own
- * block, and only the words of its own PEs (and the registry words the IO worker fills in) are used.
+ * block, and only the words of its own PEs are used, and the *arrival words* (REGISTRY, NODE,
+ * MODULE: {@link kArrivalWords}) of other processes' PEs, which the IO worker writes from their
+ * process's ARRIVE (io/wire.ts) before it raises the generation. Each PE writes its arrival words
+ * before it arrives at init's barrier, so after that barrier every PE may read every PE's.
  * Barrier words: see collectives/barrier.ts for the protocol and its ordering.
  *
  * @module
@@ -41,7 +45,20 @@ export function registryWord(pe: number, numPes: number): number {
   return kPerPeBase + numPes + pe;
 }
 
+/** Word index of `NODE[pe]`. */
+export function nodeWord(pe: number, numPes: number): number {
+  return kPerPeBase + 2 * numPes + pe;
+}
+
+/** Word index of `MODULE[pe]`. */
+export function moduleWord(pe: number, numPes: number): number {
+  return kPerPeBase + 3 * numPes + pe;
+}
+
+/** The per-PE words a process tells the others when it arrives at a barrier, in the order of ARRIVE's body. */
+export const kArrivalWords: readonly ((pe: number, numPes: number) => number)[] = [registryWord, nodeWord, moduleWord];
+
 /** The bytes of a job control block for `numPes` PEs. */
 export function jobControlBytes(numPes: number): number {
-  return (kPerPeBase + 2 * numPes) * 4;
+  return (kPerPeBase + 4 * numPes) * 4;
 }

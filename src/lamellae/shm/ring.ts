@@ -233,6 +233,15 @@ export class Ring {
     Atomics.store(this.#control, SLEEPING, 0);
   }
 
+  /**
+   * Anyone, after storing what the consumer waits for: wakes it only if it sleeps. Its
+   * `prepareSleep` stores SLEEPING before it checks for work, and this loads SLEEPING after the
+   * caller's store, so one of the two sees the other's (both are sequentially consistent).
+   */
+  wakeIfSleeping(): void {
+    if (Atomics.load(this.#control, SLEEPING) !== 0) this.wake();
+  }
+
   /** Anyone: wakes the consumer if it sleeps (or is about to). */
   wake(): void {
     Atomics.add(this.#control, DOORBELL, 1);

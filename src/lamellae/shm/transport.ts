@@ -24,6 +24,7 @@ import { PeFailureError, TransportError } from "../../errors.js";
 import { frameSourceOf, isFrameByReference, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "../frame.js";
 import { kAbort, kProcessArrived } from "./job.js";
 import { Ring, copyBytes, ringByteLength } from "./ring.js";
+import { MessageHistogram, kConnection, type HistogramShare, type HistogramSnapshot } from "../../stats/index.js";
 
 /**
  * What a PE needs to join a job; built by the launcher, passed in `workerData`. Rings and ports are
@@ -46,6 +47,12 @@ export interface ShmEndpoint {
   readonly portsIn: readonly MessagePort[];
   /** The way to the process's IO worker, in a job of several processes. */
   readonly io?: IoEndpoint;
+  /**
+   * The process's message-size histogram, when `SHOAL_HISTOGRAM=1`: one row per local PE. This PE
+   * counts its row's `shm` cells (every frame it sends to a PE of its process, itself included);
+   * the IO worker counts the frames it carries to other processes.
+   */
+  readonly histogram?: HistogramShare;
 }
 
 /** A PE's way to its process's IO worker, which carries its frames to and from other processes. */
@@ -80,6 +87,13 @@ export function copyToShared(bytes: Uint8Array, length: number): SharedArrayBuff
   const copy = new SharedArrayBuffer(length);
   new Uint8Array(copy).set(bytes.subarray(0, length));
   return copy;
+}
+
+/** The size of a frame as the message-size histogram counts it: its bytes and its large payloads'. */
+export function frameBytes(length: number, payloads: readonly SharedArrayBuffer[]): number {
+  let bytes = length;
+  for (const payload of payloads) bytes += payload.byteLength;
+  return bytes;
 }
 
 /** Creates the buffers of a ring of `capacity` data bytes. */
@@ -134,6 +148,10 @@ export class ShmTransport {
   readonly #overflow: Uint8Array[] = [];
   readonly #local: Uint8Array[] = [];
   readonly #canBlock: boolean;
+  /** The process's histogram (when on), for {@link histogramCounts}. */
+  readonly #histogram: MessageHistogram | undefined;
+  /** The same, when it counts `shm` frames: a send tests only this. */
+  readonly #shmHistogram: MessageHistogram | undefined;
   #abortReason: AbortReason = () => "another PE failed";
 
   constructor(endpoint: ShmEndpoint, canBlock: boolean) {
@@ -153,6 +171,17 @@ export class ShmTransport {
     this.#portsOut = endpoint.portsOut;
     this.#portsIn = endpoint.portsIn;
     this.#canBlock = canBlock;
+    this.#histogram = endpoint.histogram === undefined ? undefined : MessageHistogram.attach(endpoint.histogram);
+    this.#shmHistogram = this.#histogram?.counts("shm") === true ? this.#histogram : undefined;
+  }
+
+  /**
+   * This PE's row of the process's message-size histogram: the frames it sent to PEs of its
+   * process, and those the IO worker carried for it to other processes (with the replies the IO
+   * worker served on its behalf). `undefined` when `SHOAL_HISTOGRAM` is off.
+   */
+  histogramCounts(): HistogramSnapshot | undefined {
+    return this.#histogram?.snapshot(this.pe - this.firstPe, 1);
   }
 
   /** Sets what a PeFailureError raised by this transport says. */
@@ -223,6 +252,8 @@ export class ShmTransport {
       this.#sendFar(dest, frame, length, payloads);
       return;
     }
+    // Off, the histogram costs this one branch, always taken the same way.
+    if (this.#shmHistogram !== undefined) this.#shmHistogram.count(this.pe - this.firstPe, kConnection.shm, frameBytes(length, payloads));
     const ring = this.#rings[local]!;
     const byReference = length > ring.maxPayload;
     if (byReference) this.#post(dest, copyToShared(frame, length));
@@ -375,6 +406,11 @@ export class ShmTransport {
   /** Wakes PE `pe` (of this process) if it sleeps. */
   wake(pe: number): void {
     this.#rings[pe - this.firstPe]!.wake();
+  }
+
+  /** Wakes PE `pe` (of this process) if it sleeps, after the caller stored what it waits for (see Ring.wakeIfSleeping). */
+  wakeIfSleeping(pe: number): void {
+    this.#rings[pe - this.firstPe]!.wakeIfSleeping();
   }
 
   /** Wakes every PE of this process that sleeps. */
