@@ -185,12 +185,19 @@ describe("the hierarchy's point: 2 modules of 2 processes", () => {
     expect(crossing["1"]).toBe(2);
   });
 
-  it("explains the plans: flat recursive doubling; module-aware binomial trees inside the modules, then the leaders", async () => {
+  it("explains the plans: flat recursive doubling; module-aware trees inside the modules, then the leaders (allreduce and scan)", async () => {
     const [flat, aware] = await Promise.all([gwJob("0"), gwJob("1")]);
     expect(onePerPe(flat, "gw", 4)[0]!["levels"]).toEqual([["flat", "recursive doubling", [[0, 1, 2, 3]]]]);
     expect(onePerPe(aware, "gw", 4)[0]!["levels"]).toEqual([
       ["module", "binomial tree", [[0, 1], [2, 3]]],
       ["modules", "recursive doubling", [[0, 2]]],
+    ]);
+    // A scan: flat, every member exchanges with rank XOR 1 and XOR 2 (4 of the 8 cross); module-aware,
+    // each module's second member sends its value up and gets its offset back, and the leaders exchange once each way.
+    expect(onePerPe(flat, "gw", 4)[0]!["scanLevels"]).toEqual([["flat", "recursive doubling", [[0, 1, 2, 3]], 8, 4]]);
+    expect(onePerPe(aware, "gw", 4)[0]!["scanLevels"]).toEqual([
+      ["module", "linear", [[0, 1], [2, 3]], 4, 0],
+      ["modules", "recursive doubling", [[0, 2]], 2, 2],
     ]);
   });
 });

@@ -1,77 +1,17 @@
 // Jobs of several processes as a user starts them: `shoal run --procs`, and `mpirun … shoal exec`
 // (Open MPI); the loss of a process (kill -9) mid-run; and connections from outside the job.
-import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { connect } from "node:net";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { describe, expect, it } from "vitest";
 
-import { cli, onePerPe, repoRoot, runCommand, type JobResult } from "./helpers/job.js";
+import { cli, onePerPe, runCommand, type JobResult } from "./helpers/job.js";
+import { alive, pollUntil, procsWorkSum as expectedSum, watch } from "./helpers/watch.js";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const kMpiEnv = { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1", OMPI_MCA_rmaps_base_oversubscribe: "1" };
-
-/** Whether a process with this pid still exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Sum of the replies PE `pe` gets for `calls` calls of next(x) = x + 1 with x = 0, 1, …. */
-const expectedSum = (calls: number): number => (calls * (calls - 1)) / 2 + calls;
-
-interface Watched {
-  readonly records: Record<string, unknown>[];
-  stderr: string;
-  readonly exited: Promise<{ code: number | null; at: number }>;
-  readonly pid: number;
-  /** Resolves once `count` records of `kind` have been printed. */
-  until(kind: string, count: number): Promise<Record<string, unknown>[]>;
-}
-
-/** Starts `shoal ARGS` and watches its output line by line. */
-function watch(args: readonly string[], env: Record<string, string> = {}): Watched {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  const records: Record<string, unknown>[] = [];
-  const waiters: (() => void)[] = [];
-  let buffered = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    buffered += chunk;
-    let newline: number;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      if (line.startsWith("{")) records.push(JSON.parse(line) as Record<string, unknown>);
-    }
-    for (const waiter of waiters.splice(0)) waiter();
-  });
-  const watched: Watched = {
-    records,
-    stderr: "",
-    pid: child.pid!,
-    exited: new Promise((resolve) => child.on("exit", (code) => resolve({ code, at: performance.now() }))),
-    until: (kind, count) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${count} "${kind}" records within 30 s; stderr:\n${watched.stderr}`)), 30_000);
-        const check = (): void => {
-          const found = records.filter((r) => r["kind"] === kind);
-          if (found.length >= count) {
-            clearTimeout(timer);
-            resolve(found);
-          } else {
-            waiters.push(check);
-          }
-        };
-        check();
-      }),
-  };
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (watched.stderr += chunk));
-  return watched;
-}
 
 function checkDone(job: JobResult, pes: number): void {
   expect(job.stderr).toBe("");
@@ -180,18 +120,22 @@ describe("a process lost mid-run", () => {
 });
 
 describe("a launcher killed mid-run", () => {
-  it("kill -9 of shoal run --procs ends its processes within 5 s", async () => {
+  it("kill -9 of shoal run --procs ends its processes within 5 s, and they remove the job's private ipc directory", async () => {
     const job = watch(["run", "-n", "4", "--procs", "2", fixture("procs-work.ts"), "60000"]);
     const ready = await job.until("ready", 4);
     const pids = [...new Set(ready.map((r) => Number(r["pid"])))];
     expect(pids).toHaveLength(2);
-    const killedAt = performance.now();
+    const dir = dirname(String(ready[0]!["root"]).replace(/^ipc:\/\//, ""));
+    expect(existsSync(dir), `the job's directory ${dir} exists while it runs`).toBe(true);
     process.kill(job.pid, "SIGKILL");
     await job.exited;
-    while (pids.some(alive) && performance.now() - killedAt < 5000) await new Promise((resolve) => setTimeout(resolve, 50));
+    await pollUntil(() => !pids.some(alive), 5000);
     const left = pids.filter(alive);
     for (const pid of left) process.kill(pid, "SIGKILL"); // so that a failure leaves nothing running
     expect(left, "processes still running 5 s after their launcher was killed").toEqual([]);
+    // They removed it on their way out; a moment more only for a loaded machine's file system.
+    await pollUntil(() => !existsSync(dir), 2000);
+    expect(existsSync(dir), `${dir} is left behind`).toBe(false);
   });
 });
 

@@ -25,7 +25,9 @@ import { article, checkIndex, checkRange, checkValue, checkValues, gather, isLis
 import { kDtypes, type AnyTypedArray, type Dtype, type DtypeInfo, type ElementOf, type TypedArrayOf } from "./dtype.js";
 import { Layout, type Distribution } from "./layout.js";
 import { copyFromVector, dtypeOfVector, vectorOf } from "./arrow.js";
-import { bufferAm, createAm, fillAm, getAm, opAm, partial, partialAm, putAm, scanTotalAm, totalsBelow, type OpRequest } from "./messages.js";
+import {
+  bufferAm, createAm, fillAm, getAm, opAm, partial, partialAm, putAm, reduceTree, treeKeepsOrder, type OpRequest, type TreeLevel,
+} from "./messages.js";
 import { Op, applyOp, isBitwise, type OpCode, type OpRun } from "./ops.js";
 import { ArrayState, forgetState, nextArrayId, registerState } from "./state.js";
 
@@ -41,6 +43,11 @@ import { ArrayState, forgetState, nextArrayId, registerState } from "./state.js"
 export interface ArrayOptions {
   /** How elements are spread over the PEs (default `"block"`). */
   readonly dist?: Distribution;
+  /**
+   * The team whose members hold the array (default: the world): its ranks own the parts, and
+   * only its members call `world.array` for it.
+   */
+  readonly team?: Team;
 }
 
 /**
@@ -186,11 +193,16 @@ export class DistArray<D extends Dtype = Dtype> {
   /** Whether every part is near (one process, direct operations): no split by owner is needed. */
   readonly #allNear: boolean;
   /**
-   * The near PEs are `#nearFirst..#nearLast`: this PE's process with direct operations, else this
-   * PE alone. Their parts lie one after another in this process's buffer.
+   * The near ranks (`#near[rank] === 1`): the team's members in this PE's process with direct
+   * operations, else this PE alone; the first and last of them, and whether they are consecutive
+   * (their parts then lie one after another in this process's buffer).
    */
+  readonly #near: Uint8Array;
   readonly #nearFirst: number;
   readonly #nearLast: number;
+  readonly #nearRun: boolean;
+  /** The reduction tree's levels, once computed (null: not yet). */
+  #tree: readonly TreeLevel[] | undefined | null = null;
   /** The result array the running batch writes to, when its caller gave one. */
   #into: AnyTypedArray | undefined;
 
@@ -202,9 +214,14 @@ export class DistArray<D extends Dtype = Dtype> {
     this.#info = state.info;
     this.#pe = team.pe;
     const direct = team.config.arrayOps === "direct";
-    this.#allNear = direct && team.numProcesses === 1;
-    this.#nearFirst = direct ? team.process * team.pesPerProcess : team.pe;
-    this.#nearLast = direct ? this.#nearFirst + team.pesPerProcess - 1 : team.pe;
+    const local = direct ? localRanks(team) : [team.pe];
+    this.#allNear = direct && local.length === team.numPes;
+    this.#near = new Uint8Array(team.numPes);
+    for (const rank of local) this.#near[rank] = 1;
+    // The world's near ranks are consecutive; a sub-team's need not be (a split with keys).
+    this.#nearFirst = local[0]!;
+    this.#nearLast = local[local.length - 1]!;
+    this.#nearRun = this.#nearLast - this.#nearFirst + 1 === local.length;
     this.dtype = state.info.name as D;
     this.length = state.layout.length;
     this.dist = state.layout.dist;
@@ -239,15 +256,20 @@ export class DistArray<D extends Dtype = Dtype> {
     if (length > 2 ** 32 - 1 || length * info.bytes > 2 ** 53) {
       throw new ShoalRangeError(`${what}: ${length} elements of ${dtype} do not fit in one process's memory (at most ${2 ** 32 - 1} elements)`);
     }
-    const id = nextArrayId();
-    // PE 0 checks that every PE asked for the same array; then each process gets its own buffer
-    // (see messages.ts): PE 0's from PE 0, the others' from their first PE.
-    const reply = await team.exec(0, createAm, [id, dtype, length, dist, team.processOf(0) === team.process]);
+    const world = team.teamId === 0;
+    const id = world ? nextArrayId() : teamArrayId(team);
+    // Rank 0 checks that every member asked for the same array; then each process gets its own
+    // buffer (see messages.ts): rank 0's process from rank 0, the others' from their first member.
+    const reply = await team.exec(0, createAm, [id, dtype, length, dist, team.processOf(0) === team.process, team.numPes]);
     if ("error" in reply) throw new ShoalRangeError(`${what}: ${reply.error}`);
-    const buffer = "buffer" in reply
-      ? reply.buffer
-      : await team.exec(team.process * team.pesPerProcess, bufferAm, [id, dtype, length, team.pesPerProcess]);
-    const state = new ArrayState(id, layout, info, buffer);
+    let buffer: SharedArrayBuffer;
+    if ("buffer" in reply) {
+      buffer = reply.buffer;
+    } else {
+      const local = localRanks(team);
+      buffer = await team.exec(local[0]!, bufferAm, [id, dtype, length, local.length]);
+    }
+    const state = new ArrayState(id, layout, info, buffer, team);
     registerState(state);
     return new DistArray<D>(team, state);
   }
@@ -920,8 +942,14 @@ export class DistArray<D extends Dtype = Dtype> {
     for (let pe = 0; pe < layout.numPes; pe++) {
       if (!this.#isNear(pe) && layout.localLength(pe) > 0) calls.push(this.#team.exec(pe, fillAm, [this.#state.id, v]));
     }
-    // The near parts lie one after another in this process's buffer.
-    data.fill(v as number, layout.partOffset(this.#nearFirst), layout.partOffset(this.#nearLast) + layout.localLength(this.#nearLast));
+    if (this.#nearRun) {
+      // The near parts lie one after another in this process's buffer.
+      data.fill(v as number, layout.partOffset(this.#nearFirst), layout.partOffset(this.#nearLast) + layout.localLength(this.#nearLast));
+    } else {
+      for (let pe = 0; pe < layout.numPes; pe++) {
+        if (this.#isNear(pe)) data.fill(v as number, layout.partOffset(pe), layout.partOffset(pe) + layout.localLength(pe));
+      }
+    }
     await Promise.all(calls);
   }
 
@@ -1084,6 +1112,11 @@ export class DistArray<D extends Dtype = Dtype> {
     this.#checkOpen("reduce");
     const reduction = reductionOf(op, "reduce");
     const kernel = reduction.kernel(this.#info);
+    const levels = this.#treeLevels();
+    if (levels !== undefined) {
+      const all = Array.from({ length: this.#layout.numPes }, (_, rank) => rank);
+      return ((await reduceTree(this.#state, reduction.name, levels, 0, all)) ?? kernel.identity) as ElementOf<D>;
+    }
     const layout = this.#layout;
     const calls: Promise<Scalar | undefined>[] = [];
     for (let pe = 0; pe < layout.numPes; pe++) {
@@ -1157,14 +1190,10 @@ export class DistArray<D extends Dtype = Dtype> {
       input = await this.get(start, count);
       inputStart = 0;
     }
-    const total = count === 0 ? undefined : kernel.reduce(input, inputStart, inputStart + count, kernel.identity);
-    for (let later = pe + 1; later < layout.numPes; later++) this.#team.send(later, scanTotalAm, [out.#state.id, pe, total]);
-    const totals = await totalsBelow(out.#state.id, pe);
-    let carry = kernel.identity;
-    for (let before = 0; before < pe; before++) {
-      const value = totals[before];
-      if (value !== undefined) carry = kernel.combine(carry, value);
-    }
+    // The carry: every earlier chunk's total combined, by the team's exclusive scan (an empty
+    // chunk adds the identity, which changes nothing).
+    const total = count === 0 ? kernel.identity : kernel.reduce(input, inputStart, inputStart + count, kernel.identity);
+    const carry = await this.#team.exscanWith(total, kernel);
     if (layout.isBlock) {
       kernel.scan(input, inputStart, out.#state.target.data, start, count, carry, exclusive);
     } else {
@@ -1273,9 +1302,25 @@ export class DistArray<D extends Dtype = Dtype> {
     if (this.#state.freed) throw new StateError(`${what}: this array has been freed on PE ${this.#pe}`);
   }
 
+  /**
+   * The levels a one-sided reduction follows across processes (messages.ts, reduceTree): by
+   * module, by node (SHOAL_HIER=2), by process; undefined for one message per part (SHOAL_HIER=0, a
+   * team in one process, operations as messages, or a team whose groups are not runs of ranks).
+   */
+  #treeLevels(): readonly TreeLevel[] | undefined {
+    if (this.#tree === null) {
+      const team = this.#team;
+      const hier = team.config.hier;
+      const levels: TreeLevel[] = hier === 2 ? ["module", "node", "process"] : ["module", "process"];
+      const useful = hier !== 0 && !this.#allNear && team.config.arrayOps === "direct" && treeKeepsOrder(team, levels);
+      this.#tree = useful ? levels : undefined;
+    }
+    return this.#tree;
+  }
+
   /** Whether PE `pe`'s part is in this process's buffer and may be worked on here directly. */
   #isNear(pe: number): boolean {
-    return pe >= this.#nearFirst && pe <= this.#nearLast;
+    return this.#near[pe] === 1;
   }
 
   /** Checks an operand of `op`; refuses what the op cannot take before anything is sent. */
@@ -1521,4 +1566,25 @@ function scatterStrided(from: AnyTypedArray, fromStart: number, stride: number, 
   const source = from as Float64Array;
   const target = to as Float64Array;
   for (let j = 0; j < n; j++) target[toStart + j] = source[fromStart + j * stride]!;
+}
+
+/** The ranks of `team` whose PEs run in this PE's process, in rank order. */
+function localRanks(team: Team): number[] {
+  const ranks: number[] = [];
+  for (let rank = 0; rank < team.numPes; rank++) if (team.processOf(rank) === team.process) ranks.push(rank);
+  return ranks;
+}
+
+/** Arrays made by each sub-team so far, on this PE. */
+const kTeamArrays = new WeakMap<Team, number>();
+
+/**
+ * The id of the next array of sub-team `team`: the same on every member (they create the team's
+ * arrays in the same order), above every world array's id (those count from 1 on each PE).
+ */
+function teamArrayId(team: Team): number {
+  const n = (kTeamArrays.get(team) ?? 0) + 1;
+  if (n >= 2 ** 20) throw new ShoalRangeError(`world.array: a team makes at most ${2 ** 20 - 1} arrays; free and make fewer, or make them on another team`);
+  kTeamArrays.set(team, n);
+  return team.teamId * 2 ** 20 + n;
 }

@@ -1,7 +1,8 @@
 /**
  * The active messages of distributed arrays: creation (the consistency check, and one buffer per
  * process), element and batch operations on another PE's part, range copies, fills, partial
- * reductions, and the carries of a scan.
+ * reductions, and the reduction trees of one-sided reductions across processes. (A scan's carries
+ * go through the team's `exscan`.)
  *
  * Indices in these messages are local (positions in the owner's part), as a `Uint32Array`; values
  * travel as typed arrays of the dtype. Every handler works on the owner's part of its process's
@@ -15,6 +16,7 @@ import { reductionNamed, type Scalar } from "../../kernels/index.js";
 import { kDtypes, type AnyTypedArray, type Dtype } from "./dtype.js";
 import { fillAt, getAt, putAt, runOpRequest, type OpRequest } from "./far-ops.js";
 import { stateOf, type ArrayState } from "./state.js";
+import type { Team } from "../team/index.js";
 
 // ------------------------------------------------------------------------------------- creation
 //
@@ -30,10 +32,10 @@ import { stateOf, type ArrayState } from "./state.js";
 // zero pages of a large allocation lazily.
 
 /**
- * What each PE asks PE 0 for: [array id, dtype, length, distribution, whether the asking PE runs
- * in PE 0's process (and so can share its buffer)].
+ * What each PE asks its team's rank 0 for: [array id, dtype, length, distribution, whether the
+ * asking PE runs in rank 0's process (and so can share its buffer), the team's size].
  */
-export type CreateRequest = [id: number, dtype: string, length: number, dist: string, withPe0: boolean];
+export type CreateRequest = [id: number, dtype: string, length: number, dist: string, withPe0: boolean, members: number];
 /**
  * PE 0's buffer (to the PEs of its process); `ok` (to the others, which then ask their process's
  * first PE with {@link bufferAm}); or why the PEs disagree.
@@ -41,7 +43,8 @@ export type CreateRequest = [id: number, dtype: string, length: number, dist: st
 export type CreateReply = { buffer: SharedArrayBuffer } | { ok: true } | { error: string };
 
 interface Creation {
-  readonly shapes: string[];
+  /** Each asking PE's call, by world PE, in the order they came. */
+  readonly shapes: Map<number, string>;
   arrived: number;
   readonly done: Promise<CreateReply>;
   resolve: (reply: CreateReply) => void;
@@ -76,17 +79,19 @@ export const createAm = defineAm("shoal.array.create", (ctx: AmContext, request:
     const done = new Promise<CreateReply>((r) => {
       resolve = r;
     });
-    creation = { shapes: new Array<string>(ctx.numPes), arrived: 0, done, resolve };
+    creation = { shapes: new Map(), arrived: 0, done, resolve };
     kCreations.set(id, creation);
   }
-  creation.shapes[ctx.src] = describeShape(request);
+  creation.shapes.set(ctx.src, describeShape(request));
   const reply = request[4] ? creation.done : creation.done.then(withoutBuffer);
-  if (++creation.arrived === ctx.numPes) {
+  if (++creation.arrived === request[5]) {
     kCreations.delete(id);
-    const first = creation.shapes[0]!;
-    const differing = creation.shapes.flatMap((shape, pe) => (shape === first ? [] : [`PE ${pe} called ${shape}`]));
+    const pes = [...creation.shapes.keys()].sort((a, b) => a - b);
+    const firstPe = pes[0]!;
+    const first = creation.shapes.get(firstPe)!;
+    const differing = pes.flatMap((pe) => (creation.shapes.get(pe) === first ? [] : [`PE ${pe} called ${creation.shapes.get(pe)}`]));
     if (differing.length > 0) {
-      creation.resolve({ error: `PE 0 called ${first}, but ${differing.join("; ")}; array creation is collective: every PE must create the same arrays, in the same order` });
+      creation.resolve({ error: `PE ${firstPe} called ${first}, but ${differing.join("; ")}; array creation is collective: every PE must create the same arrays, in the same order (every member, for a team's array)` });
     } else {
       creation.resolve({ buffer: allocate(request[1], request[2]) });
     }
@@ -94,16 +99,17 @@ export const createAm = defineAm("shoal.array.create", (ctx: AmContext, request:
   return reply;
 });
 
-/** What a PE asks its process's first PE for: [array id, dtype, length, PEs per process]. */
+/** What a PE asks the first member of its team in its process for: [array id, dtype, length, members of the team in the process]. */
 export type BufferRequest = [id: number, dtype: string, length: number, pesPerProcess: number];
 
 /** The buffers being handed out, by array id, with how many of the process's PEs have yet to take each. */
 const kBuffers = new Map<number, { readonly buffer: SharedArrayBuffer; left: number }>();
 
 /**
- * Runs on the first PE of a process other than PE 0's, after PE 0 agreed to array `id`: the
- * process's buffer of the array, allocated on the first request and the same for each of the
- * process's PEs. The entry is forgotten once every one of them has taken it.
+ * Runs on the first member of the array's team in a process other than rank 0's, after rank 0
+ * agreed to array `id`: the process's buffer of the array, allocated on the first request and the
+ * same for each of the team's PEs in the process. The entry is forgotten once every one of them
+ * has taken it.
  */
 export const bufferAm = defineAm("shoal.array.buffer", (_ctx: AmContext, [id, dtype, length, pesPerProcess]: BufferRequest): SharedArrayBuffer => {
   let entry = kBuffers.get(id);
@@ -123,14 +129,15 @@ export type { OpRequest } from "./far-ops.js";
 export const opAm = defineAm("shoal.array.op", (ctx: AmContext, request: OpRequest): unknown => {
   const state = stateOf(request[0], ctx.pe, ctx.src);
   return state instanceof Promise
-    ? state.then((s) => runOpRequest(s.target, s.layout.partOffset(ctx.pe), request))
-    : runOpRequest(state.target, state.layout.partOffset(ctx.pe), request);
+    ? state.then((s) => runOpRequest(s.target, s.layout.partOffset(s.rank), request))
+    : runOpRequest(state.target, state.layout.partOffset(state.rank), request);
 });
 
-function withState<A extends [number, ...unknown[]], R>(name: string, body: (state: ArrayState, pe: number, arg: A) => R) {
+/** A handler on the owner's part: `body` gets the array and the owner's rank in the array's team. */
+function withState<A extends [number, ...unknown[]], R>(name: string, body: (state: ArrayState, rank: number, arg: A) => R) {
   return defineAm(name, (ctx: AmContext, arg: A): R | Promise<R> => {
     const state = stateOf(arg[0], ctx.pe, ctx.src);
-    return state instanceof Promise ? state.then((s) => body(s, ctx.pe, arg)) : body(state, ctx.pe, arg);
+    return state instanceof Promise ? state.then((s) => body(s, s.rank, arg)) : body(state, state.rank, arg);
   });
 }
 
@@ -160,43 +167,87 @@ export function partial(state: ArrayState, pe: number, name: string): Scalar | u
   return kernel.reduce(state.target.data, start, start + length, kernel.identity);
 }
 
-// ---------------------------------------------------------------------------------------- scans
+// ---------------------------------------------------------------------------- reduction trees
+//
+// A one-sided reduction (`reduce`, `sum`, …) follows the machine like the collectives do
+// (collectives/plan.ts): the caller asks one leader per module, each asks one leader per node of
+// its module (SHOAL_HIER=2), each asks one leader per process, and a process's leader reduces every
+// part its process holds straight from the shared buffer. A leader handles its own group itself.
+// The caller uses it only where every group at every level is a run of consecutive ranks (true of
+// the world team), so that combining the groups in order combines the parts in rank order.
 
-interface Carries {
-  readonly totals: (Scalar | undefined)[];
-  arrived: number;
-  expected: number;
-  resume: (() => void) | undefined;
-}
+/** The levels of a tree: "module", then "node" (SHOAL_HIER=2), then "process". */
+export type TreeLevel = "module" | "node" | "process";
 
-const kCarries = new Map<number, Carries>();
-
-function carriesOf(key: number): Carries {
-  let carries = kCarries.get(key);
-  if (carries === undefined) {
-    carries = { totals: [], arrived: 0, expected: -1, resume: undefined };
-    kCarries.set(key, carries);
+/** The key of team rank `rank` at `level`: ranks with the same key are in the same group. */
+function keyAt(team: Team, level: TreeLevel, rank: number): string {
+  const topology = team.topology;
+  const pe = team.worldPe(rank);
+  switch (level) {
+    case "module": return String(topology.moduleOf(pe));
+    case "node": return `${topology.moduleOf(pe)}/${topology.nodeOf(pe)}`;
+    case "process": return String(topology.processOf(pe));
   }
-  return carries;
 }
 
-/** A lower PE's chunk total for the scan writing array `key`: [key, from PE, total or undefined]. */
-export const scanTotalAm = defineAm("shoal.array.scanTotal", (_ctx: AmContext, [key, from, total]: [number, number, Scalar | undefined]) => {
-  const carries = carriesOf(key);
-  carries.totals[from] = total;
-  carries.arrived++;
-  if (carries.arrived === carries.expected) carries.resume?.();
-});
-
-/** Waits for the totals of the `count` PEs below this one in the scan writing array `key`. @internal */
-export async function totalsBelow(key: number, count: number): Promise<(Scalar | undefined)[]> {
-  const carries = carriesOf(key);
-  carries.expected = count;
-  if (carries.arrived < count) {
-    await new Promise<void>((resolve) => {
-      carries.resume = resolve;
-    });
+/** `ranks` (ascending) split into the groups of `level`, in order of their first rank. */
+export function groupsAt(team: Team, level: TreeLevel, ranks: readonly number[]): number[][] {
+  const groups = new Map<string, number[]>();
+  for (const rank of ranks) {
+    const key = keyAt(team, level, rank);
+    let group = groups.get(key);
+    if (group === undefined) groups.set(key, (group = []));
+    group.push(rank);
   }
-  kCarries.delete(key);
-  return carries.totals;
+  return [...groups.values()];
 }
+
+/** Whether every group of every level is a run of consecutive ranks, so the tree combines in rank order. */
+export function treeKeepsOrder(team: Team, levels: readonly TreeLevel[]): boolean {
+  const check = (ranks: readonly number[], depth: number): boolean => {
+    if (depth === levels.length) return true;
+    for (const group of groupsAt(team, levels[depth]!, ranks)) {
+      if (group[group.length - 1]! - group[0]! !== group.length - 1) return false;
+      if (!check(group, depth + 1)) return false;
+    }
+    return true;
+  };
+  return check(Array.from({ length: team.numPes }, (_, r) => r), 0);
+}
+
+/**
+ * The reduction with operator `name` of the parts of `ranks` (one group of the level above
+ * `levels[depth]`, whose leader this PE is), in rank order; undefined when they are all empty.
+ */
+export async function reduceTree(state: ArrayState, name: string, levels: readonly TreeLevel[], depth: number, ranks: readonly number[]): Promise<Scalar | undefined> {
+  const kernel = reductionNamed(name, `reduce on PE ${state.team.worldPe(state.rank)}`).kernel(state.info);
+  if (depth === levels.length) {
+    // Every rank here is in this PE's process: each member reduces its own part (at once, on its
+    // own thread), this PE its own meanwhile.
+    const calls = ranks.map((rank) => (rank === state.rank || state.layout.localLength(rank) === 0
+      ? undefined
+      : state.team.exec(rank, partialAm, [state.id, name])));
+    state.team.flush();
+    const own = ranks.includes(state.rank) ? partial(state, state.rank, name) : undefined;
+    let acc: Scalar | undefined;
+    for (let k = 0; k < ranks.length; k++) {
+      const value = ranks[k] === state.rank ? own : await calls[k];
+      if (value !== undefined) acc = acc === undefined ? value : kernel.combine(acc, value);
+    }
+    return acc;
+  }
+  const groups = groupsAt(state.team, levels[depth]!, ranks);
+  const results = groups.map((group) => (group.includes(state.rank)
+    ? reduceTree(state, name, levels, depth + 1, group)
+    : state.team.exec(group[0]!, reduceTreeAm, [state.id, name, levels as TreeLevel[], depth + 1, group])));
+  state.team.flush();
+  let acc: Scalar | undefined;
+  for (const value of await Promise.all(results)) {
+    if (value !== undefined) acc = acc === undefined ? value : kernel.combine(acc, value);
+  }
+  return acc;
+}
+
+/** A leader's share of a reduction tree: [array id, operator name, the levels, the level to split by next, the group's ranks]. */
+export const reduceTreeAm = withState("shoal.array.reduceTree",
+  (state, _rank, [, name, levels, depth, ranks]: [number, string, TreeLevel[], number, number[]]) => reduceTree(state, name, levels, depth, ranks));

@@ -8,6 +8,7 @@
  */
 import { registry } from "../am/index.js";
 import { StateError } from "../errors.js";
+import type { Team } from "../team/index.js";
 import type { DtypeInfo } from "./dtype.js";
 import { kFarOpNames, type ArrayAnnouncement } from "./far-ops.js";
 import type { Layout } from "./layout.js";
@@ -20,14 +21,23 @@ export class ArrayState {
   readonly info: DtypeInfo;
   readonly buffer: SharedArrayBuffer;
   readonly target: Target;
+  /** This PE's rank in the array's team: the part it owns (its world PE for a world array). */
+  readonly rank: number;
+  /** Whether the array belongs to the world team: only those are announced to the IO worker, whose layout is by world PE. */
+  readonly world: boolean;
+  /** The array's team (its ranks own the parts). */
+  readonly team: Team;
   freed = false;
 
-  constructor(id: number, layout: Layout, info: DtypeInfo, buffer: SharedArrayBuffer) {
+  constructor(id: number, layout: Layout, info: DtypeInfo, buffer: SharedArrayBuffer, team: Team) {
     this.id = id;
     this.layout = layout;
     this.info = info;
     this.buffer = buffer;
     this.target = makeTarget(info, buffer);
+    this.team = team;
+    this.rank = team.pe;
+    this.world = team.teamId === 0;
   }
 }
 
@@ -45,7 +55,7 @@ export function setArrayAnnouncer(announce: ((message: ArrayAnnouncement) => voi
 
 /** Tells the IO worker (if this PE is the one that does) about a new array. */
 function announceArray(state: ArrayState): void {
-  if (announcer === undefined) return;
+  if (announcer === undefined || !state.world) return;
   const entries = registry().entries;
   announcer({
     kind: "array", id: state.id, dtype: state.info.name, length: state.layout.length, dist: state.layout.dist,
@@ -80,7 +90,7 @@ export function forgetState(state: ArrayState): void {
   state.freed = true;
   kStates.delete(state.id);
   kFreed.add(state.id);
-  announcer?.({ kind: "free", id: state.id });
+  if (state.world) announcer?.({ kind: "free", id: state.id });
 }
 
 /**

@@ -2,13 +2,13 @@
  * The collective operations of a team, over point-to-point messages between its members
  * (mailbox.ts). Ranks are team ranks, 0..size-1.
  *
- * Barrier (of sub-teams; the world's is lamellae's own), broadcast, reduce and allreduce follow
- * the team's plan (plan.ts, hierarchy.ts): shared memory inside each process, then the levels of
- * `SHOAL_HIER`, with the algorithm the cost model picks for each level. The others are flat:
+ * Barrier (of sub-teams; the world's is lamellae's own), broadcast, reduce, allreduce, scan and
+ * exscan follow the team's plan (plan.ts, hierarchy.ts): shared memory inside each process (not
+ * for scans), then the levels of `SHOAL_HIER`, with the algorithm the cost model picks for each
+ * level. The others are flat:
  *
  * | call | algorithm | messages |
  * |---|---|---|
- * | scan, exscan | recursive doubling (partner rank XOR 2^k) | about n log2 n |
  * | gather | every rank to the root | n - 1 |
  * | allgather | gather to rank 0, broadcast of the list | 2 (n - 1) |
  * | scatter | the root to every rank | n - 1 |
@@ -25,7 +25,7 @@ import { combineValues, identityLike, valueKernel, type ReducibleValue, type Red
 import type { Engine } from "../am/index.js";
 import type { ShoalConfig } from "../config/index.js";
 import type { CollectivePlan, CollectiveOps, PlannedOp, TeamMembers } from "../team/index.js";
-import { groupPes, kRootStep, runPlanned } from "./hierarchy.js";
+import { groupPes, kRootStep, runPlanned, scanPlanned } from "./hierarchy.js";
 import { Call } from "./mailbox.js";
 import { explainPlan, makePlan, withRoot } from "./plan.js";
 import { cachedArea, kSlotBytes } from "./shm.js";
@@ -37,7 +37,7 @@ const kScatterStep = -2;
 
 /** Plans by team and (op, bytes, shared memory or not, elements). */
 const kPlans = new WeakMap<TeamMembers, Map<number, CollectivePlan>>();
-const kOpIndex: Record<PlannedOp, number> = { barrier: 0, broadcast: 1, reduce: 2, allreduce: 3 };
+const kOpIndex: Record<PlannedOp, number> = { barrier: 0, broadcast: 1, reduce: 2, allreduce: 3, scan: 4 };
 
 /** The collective operations, over `engine`'s active messages and the processes' shared memory. @internal */
 export function createCollectives(engine: Engine, config: Pick<ShoalConfig, "barrierTimeoutMs" | "hier" | "gwMtu">): CollectiveOps {
@@ -56,7 +56,7 @@ export function createCollectives(engine: Engine, config: Pick<ShoalConfig, "bar
     const shm = op === "broadcast" || bytes <= kSlotBytes;
     let plans = kPlans.get(team);
     if (plans === undefined) kPlans.set(team, (plans = new Map()));
-    const key = bytes * 16 + kOpIndex[op] * 4 + hier;
+    const key = (bytes * 8 + kOpIndex[op]) * 4 + hier;
     let plan = plans.get(key);
     if (plan === undefined) plans.set(key, (plan = makePlan(team, op, bytes, hier, shm, gwMtu)));
     return plan;
@@ -131,29 +131,13 @@ export function createCollectives(engine: Engine, config: Pick<ShoalConfig, "bar
 
     async scan(team, sequence, value, reduction, exclusive) {
       const c = call(team, sequence, exclusive ? "exscan" : "scan");
-      const kernel = kernelFor(c, reduction, value);
-      const { rank, size } = c;
-      const mine = value as ReducibleValue;
-      let partial = mine;
-      let inclusive = mine;
-      let before: ReducibleValue | undefined;
-      for (let distance = 1, round = 0; distance < size; distance <<= 1, round++) {
-        const partner = rank ^ distance;
-        if (partner >= size) continue;
-        c.send(partner, round, partial);
-        const got = await c.receive(partner, round) as ReducibleValue;
-        if (c.failed || !fits(c, value, got, partner)) continue;
-        if (partner < rank) {
-          // `got` covers ranks before this one's partial: it comes first.
-          partial = combineValues(kernel!, got, partial);
-          inclusive = combineValues(kernel!, got, inclusive);
-          before = before === undefined ? got : combineValues(kernel!, got, before);
-        } else {
-          partial = combineValues(kernel!, partial, got);
-        }
-      }
+      // A kernel given directly (an array's scan, with its dtype's operator) is used as it is.
+      const kernel = "combine" in reduction ? reduction : kernelFor(c, reduction, value);
+      const plan = planOf(team, "scan", value);
+      const before = await scanPlanned(c, plan, value as ReducibleValue, kernel, (got, from) => fits(c, value, got, from));
       if (c.failed) throw c.error();
-      return exclusive ? before ?? identityLike(kernel!, mine) : inclusive;
+      if (exclusive) return before ?? identityLike(kernel!, value as ReducibleValue);
+      return before === undefined ? fresh(value, value) as ReducibleValue : combineValues(kernel!, before, value as ReducibleValue);
     },
 
     async gather(team, sequence, value, root) {

@@ -278,3 +278,73 @@ async function ring(call: PlannedCall, step: number, group: readonly number[], i
   }
   return data;
 }
+
+/**
+ * A scan along `plan`: resolves to the combination of the values of every rank before this one
+ * (undefined for rank 0). Below the last level each group's leader gathers its members' subtree
+ * totals in order (linear), goes up with their combination, and later sends each member the
+ * combination of everything before it; the last level runs a recursive-doubling exclusive scan of
+ * its leaders' totals. The plan follows the levels only where the groups are runs of ranks.
+ */
+export async function scanPlanned(
+  c: Call, plan: CollectivePlan, value: ReducibleValue, kernel: ReductionKernel | undefined,
+  fits: (got: unknown, fromRank: number) => boolean,
+): Promise<ReducibleValue | undefined> {
+  const levels = plan.levels;
+  const rank = c.rank;
+  const combine = (a: ReducibleValue | undefined, b: ReducibleValue): ReducibleValue =>
+    (a === undefined || c.failed || kernel === undefined ? (a ?? b) : combineValues(kernel, a, b));
+  // Up: where this PE leads, the members' totals in order, and what comes before each of them.
+  const led: { level: number; group: readonly number[]; before: (ReducibleValue | undefined)[] }[] = [];
+  let total = value;
+  let waitFrom: { level: number; leader: number } | undefined;
+  for (let l = 0; l < levels.length - 1; l++) {
+    const mine = myGroup(levels[l]!, rank);
+    if (mine === undefined) break;
+    if (mine.index !== 0) {
+      c.send(mine.group[0]!, stepOf(l, 0, 0), total);
+      waitFrom = { level: l, leader: mine.group[0]! };
+      break;
+    }
+    const before: (ReducibleValue | undefined)[] = [undefined];
+    let acc = total;
+    for (let k = 1; k < mine.group.length; k++) {
+      before.push(acc);
+      const got = await c.receive(mine.group[k]!, stepOf(l, 0, 0)) as ReducibleValue;
+      if (!c.failed && fits(got, mine.group[k]!)) acc = combineValues(kernel!, acc, got);
+    }
+    led.push({ level: l, group: mine.group, before });
+    total = acc;
+  }
+  // The last level: an exclusive scan of its members' totals.
+  let offset: ReducibleValue | undefined;
+  const top = myGroup(levels[levels.length - 1]!, rank);
+  if (waitFrom === undefined && top !== undefined) {
+    const group = top.group;
+    const step = stepOf(levels.length - 1, 1, 0);
+    let partial = total;
+    for (let mask = 1, round = 0; mask < group.length; mask <<= 1, round++) {
+      const partner = top.index ^ mask;
+      if (partner >= group.length) continue;
+      c.send(group[partner]!, step + round, partial);
+      const got = await c.receive(group[partner]!, step + round) as ReducibleValue;
+      if (c.failed || !fits(got, group[partner]!)) continue;
+      if (partner < top.index) {
+        // `got` covers ranks before this one's: it comes first.
+        partial = combineValues(kernel!, got, partial);
+        offset = offset === undefined ? got : combineValues(kernel!, got, offset);
+      } else {
+        partial = combineValues(kernel!, partial, got);
+      }
+    }
+  } else if (waitFrom !== undefined) {
+    const got = await c.receive(waitFrom.leader, stepOf(waitFrom.level, 2, 0));
+    offset = got === null || got === undefined ? undefined : got as ReducibleValue;
+  }
+  // Down: each member led gets what comes before it.
+  for (let k = led.length - 1; k >= 0; k--) {
+    const { level, group, before } = led[k]!;
+    for (let m = 1; m < group.length; m++) c.send(group[m]!, stepOf(level, 2, 0), offset === undefined ? before[m]! : combine(offset, before[m]!));
+  }
+  return offset;
+}

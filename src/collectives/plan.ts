@@ -27,6 +27,11 @@
  * | reduce + broadcast | allreduce | 2 ⌈log2 m⌉ (α + bβ) | 2 (m - 1) |
  * | ring (reduce-scatter + allgather) | allreduce of more than 8 bytes among more than 2 members | 2 (m - 1) (α + bβ / m) | 2 m (m - 1) |
  * | dissemination | barrier | ⌈log2 m⌉ α | m ⌈log2 m⌉ |
+ * | linear | scan, exscan below the last level: the members' values to the leader, their offsets back | 2 (m - 1) (α + bβ) | 2 (m - 1) |
+ * | recursive doubling (scan) | scan, exscan on the last level (partner index XOR 2^k) | ⌈log2 m⌉ (α + bβ) | about m log2 m |
+ *
+ * A scan follows the levels only where every group is a run of consecutive ranks (so that the
+ * groups' totals combine in rank order); otherwise it is one flat level.
  *
  * The cheapest wins; a tie goes to fewer messages. The process level costs the leader one
  * read of each member's slot: α_shm + m b β_shm.
@@ -87,11 +92,17 @@ export function makePlan(team: PlanTeam, op: PlannedOp, bytes: number, hier: 0 |
     participants = groups.map((g) => g[0]!);
   }
   if (participants.length > 1 || structure.length === 0) structure.push({ name: hier === 0 ? "flat" : "modules", groups: [participants] });
+  // A scan combines groups in order: only groups whose members' subtrees are consecutive runs of
+  // ranks keep rank order.
+  if (op === "scan" && !keepsOrder(structure.map((level) => level.groups))) {
+    structure.length = 0;
+    structure.push({ name: "flat", groups: [all] });
+  }
 
   for (let index = 0; index < structure.length; index++) {
     const { name, groups } = structure[index]!;
     const last = index === structure.length - 1;
-    const viaShm = name === "process" && shm;
+    const viaShm = name === "process" && shm && op !== "scan";
     const link = viaShm ? "shm" : slowestLink(team, groups);
     const algorithm = viaShm ? "shared memory" : chooseAlgorithm(op, last, groups, bytes, link);
     let messages = 0;
@@ -115,6 +126,23 @@ export function makePlan(team: PlanTeam, op: PlannedOp, bytes: number, hier: 0 |
   const messages = levels.reduce((n, l) => n + l.messages, 0);
   const crossModule = levels.reduce((n, l) => n + l.crossModule, 0);
   return { op, bytes, hier, team: team.name, levels, messages, crossModule, micros: levels.reduce((t, l) => t + l.micros, 0) };
+}
+
+/** Whether, level by level, each group's members lead runs of ranks that follow each other in order. */
+function keepsOrder(levels: readonly (readonly (readonly number[])[])[]): boolean {
+  // The last rank of the run each participant leads so far (a rank alone leads itself).
+  const runEnd = new Map<number, number>();
+  for (const groups of levels) {
+    for (const group of groups) {
+      let end = runEnd.get(group[0]!) ?? group[0]!;
+      for (let k = 1; k < group.length; k++) {
+        if (group[k] !== end + 1) return false;
+        end = runEnd.get(group[k]!) ?? group[k]!;
+      }
+      runEnd.set(group[0]!, end);
+    }
+  }
+  return true;
 }
 
 /** The plan of a broadcast or reduce from or to `root`: one more message between rank 0 and the root when it is not 0. */
@@ -154,7 +182,10 @@ function costOf(algorithm: Algorithm, op: PlannedOp, last: boolean, m: number, b
   switch (algorithm) {
     case "shared memory": return both * (alpha + m * bytes * beta);
     case "binomial tree": return both * log2ceil(m) * hop;
-    case "recursive doubling": return (Math.log2(largestPowerOf2(m)) + (largestPowerOf2(m) === m ? 0 : 2)) * hop;
+    case "recursive doubling":
+      if (op === "scan") return log2ceil(m) * hop;
+      return (Math.log2(largestPowerOf2(m)) + (largestPowerOf2(m) === m ? 0 : 2)) * hop;
+    case "linear": return 2 * (m - 1) * hop;
     case "reduce + broadcast": return 2 * log2ceil(m) * hop;
     case "ring": return 2 * (m - 1) * (alpha + (bytes / m) * beta);
     case "dissemination": return log2ceil(m) * alpha;
@@ -162,6 +193,7 @@ function costOf(algorithm: Algorithm, op: PlannedOp, last: boolean, m: number, b
 }
 
 function chooseAlgorithm(op: PlannedOp, last: boolean, groups: readonly (readonly number[])[], bytes: number, link: LinkKind): Algorithm {
+  if (op === "scan") return last ? "recursive doubling" : "linear";
   if (!last || op === "reduce" || op === "broadcast") return "binomial tree";
   if (op === "barrier") return "dissemination";
   const m = groups[0]!.length;
@@ -205,7 +237,15 @@ export function messagesOf(algorithm: Algorithm, op: PlannedOp, last: boolean, m
       binomialUp();
       binomialDown();
       return pairs;
+    case "linear":
+      for (let r = 1; r < m; r++) pairs.push([r, 0]);
+      for (let r = 1; r < m; r++) pairs.push([0, r]);
+      return pairs;
     case "recursive doubling": {
+      if (op === "scan") {
+        for (let mask = 1; mask < m; mask <<= 1) for (let r = 0; r < m; r++) if ((r ^ mask) < m) pairs.push([r, r ^ mask]);
+        return pairs;
+      }
       const p = largestPowerOf2(m);
       const extra = m - p;
       // Ranks below 2·extra fold in pairs first: the even one sends to the odd one, which goes on.
@@ -232,7 +272,7 @@ export function explainPlan(plan: CollectivePlan): string {
   const lines = [`${plan.op} of ${plan.bytes} bytes on ${plan.team}, SHOAL_HIER=${plan.hier}:`];
   for (const [k, level] of plan.levels.entries()) {
     const sizes = [...new Set(level.groups.map((g) => g.length))].join("/");
-    const role = level.last ? plan.op : plan.op === "broadcast" ? "broadcast down" : plan.op === "reduce" ? "reduce up" : "up and down";
+    const role = level.last ? plan.op : plan.op === "broadcast" ? "broadcast down" : plan.op === "reduce" ? "reduce up" : plan.op === "scan" ? "totals up, offsets down" : "up and down";
     lines.push(
       `  level ${k + 1} ${level.name.padEnd(8)} ${String(level.groups.length).padStart(3)} group${level.groups.length === 1 ? " " : "s"} of ${sizes.padEnd(5)} ` +
       `${level.link.padEnd(3)} ${level.algorithm.padEnd(18)} ${role.padEnd(14)} ${String(level.messages).padStart(5)} messages ` +

@@ -225,7 +225,9 @@ export class Area {
   /** True once word `word` holds `stamp` within a short spin (the other members are usually at the same call); else a promise of it. */
   #until(word: number, stamp: number): true | Promise<void> {
     const words = this.#words;
-    for (let poll = 0; poll < kSpinPolls; poll++) if (Atomics.load(words, word) === stamp) return true;
+    // With more PEs than cores a poll would take the core from the PE it waits for: one look only.
+    const polls = this.#engine.spinMs > 0 ? kSpinPolls : 1;
+    for (let poll = 0; poll < polls; poll++) if (Atomics.load(words, word) === stamp) return true;
     // Set WAITING before the progress loop's own check (Dekker: a writer stores, then loads WAITING).
     const waiting = this.#index * kWordsPerSlot + WAITING;
     Atomics.store(words, waiting, 1);

@@ -20,6 +20,9 @@
  * | `SHOAL_MTU` | `1048576` | the largest NNG message between two processes, in bytes (at least 64): the stream of frames between two processes is cut into messages of at most this size, so a large payload is pipelined |
  * | `SHOAL_HOST` | (the address that routes to `SHOAL_ROOT`'s host) | in a `tcp://` job, the address of this host on which the process listens for the others |
  * | `SHOAL_CONNECT_TIMEOUT_MS` | `30000` | how long a process waits for the others to connect when a multi-process job starts; then it fails, naming the ranks and addresses it could not reach |
+ * | `SHOAL_HEARTBEAT_MS` | `1000` | in a multi-process job, each IO worker sends a heartbeat to every other process it has sent nothing to for this long (ms); `0`: no heartbeats and no timeout (every process of a job needs the same value) |
+ * | `SHOAL_HEARTBEAT_TIMEOUT_MS` | 10 × `SHOAL_HEARTBEAT_MS` (`10000`) | a process from which no message at all came for this long (ms, at least twice `SHOAL_HEARTBEAT_MS`) is taken for lost, as if its connection had dropped: the job ends, naming it |
+ * | `SHOAL_IO_STATS` | `0` | `1`: each process of a multi-process job prints its IO worker's counters (messages, frames, bytes, heartbeats, congestions) to stderr at exit, as one JSON line |
  * | `SHOAL_HISTOGRAM` | `0` | `1`: count the frames each PE sends by size and connection type, and print each process's table to stderr at exit (also `world.stats().histogram`) |
  * | `SHOAL_HISTOGRAM_MIN` | `64` | the histogram's first bin: frames of at most this many bytes (an integer of at least 1) |
  * | `SHOAL_HISTOGRAM_MAX` | `67108864` | the histogram's last bin is the first of MIN << k·SHIFT that reaches this (at least MIN, at most 2^52); it also collects every larger frame |
@@ -69,6 +72,12 @@ export interface ShoalConfig {
   readonly jobToken: string | undefined;
   /** How long a starting multi-process job waits for its processes to connect, in ms. */
   readonly connectTimeoutMs: number;
+  /** After this long without sending to another process, an IO worker sends it a heartbeat, in ms (`SHOAL_HEARTBEAT_MS`; 0: none). */
+  readonly heartbeatMs: number;
+  /** Another process silent for this long is taken for lost, in ms (`SHOAL_HEARTBEAT_TIMEOUT_MS`; 0 when heartbeats are off). */
+  readonly heartbeatTimeoutMs: number;
+  /** Whether each process prints its IO worker's counters at exit (`SHOAL_IO_STATS=1`). */
+  readonly ioStats: boolean;
   /** The largest NNG message between two processes, in bytes. */
   readonly mtu: number;
   /** The address this host listens on in a `tcp://` job (`SHOAL_HOST`), or `undefined` to find it. */
@@ -125,6 +134,9 @@ export const kDefaultConfig: ShoalConfig = {
   root: undefined,
   jobToken: undefined,
   connectTimeoutMs: 30_000,
+  heartbeatMs: 1000,
+  heartbeatTimeoutMs: 10_000,
+  ioStats: false,
   mtu: 1024 * 1024,
   host: undefined,
   histogram: undefined,
@@ -213,6 +225,26 @@ function readHistogram(env: NodeJS.ProcessEnv): HistogramConfig | undefined {
   return on ? { min, max, shift, contype } : undefined;
 }
 
+/** The longest heartbeat interval: a timer's delay is a signed 32-bit number of ms. */
+const kMaxHeartbeatMs = 0x7fffffff;
+
+/**
+ * `SHOAL_HEARTBEAT_MS` and `SHOAL_HEARTBEAT_TIMEOUT_MS`. The timeout defaults to 10 intervals and
+ * must be at least 2, so that a heartbeat that is one interval late is not taken for a loss.
+ */
+function readHeartbeat(env: NodeJS.ProcessEnv): { heartbeatMs: number; heartbeatTimeoutMs: number } {
+  const heartbeatMs = readInteger(env, "SHOAL_HEARTBEAT_MS", kDefaultConfig.heartbeatMs, 0);
+  if (heartbeatMs > kMaxHeartbeatMs) throw new ConfigError(`SHOAL_HEARTBEAT_MS: expected at most ${kMaxHeartbeatMs} ms, got ${heartbeatMs}; use 0 to turn heartbeats off`);
+  const heartbeatTimeoutMs = readInteger(env, "SHOAL_HEARTBEAT_TIMEOUT_MS", 10 * heartbeatMs, 1);
+  if (heartbeatMs === 0) return { heartbeatMs, heartbeatTimeoutMs: 0 };
+  if (heartbeatTimeoutMs < 2 * heartbeatMs) {
+    throw new ConfigError(
+      `SHOAL_HEARTBEAT_TIMEOUT_MS: expected at least twice SHOAL_HEARTBEAT_MS (${2 * heartbeatMs} ms), got ${heartbeatTimeoutMs}; raise it, lower SHOAL_HEARTBEAT_MS, or unset it for ${10 * heartbeatMs}`,
+    );
+  }
+  return { heartbeatMs, heartbeatTimeoutMs };
+}
+
 function readJobToken(env: NodeJS.ProcessEnv): string | undefined {
   const raw = env["SHOAL_JOB_TOKEN"];
   if (raw === undefined || raw === "") return undefined;
@@ -248,6 +280,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
     root: readRoot(env),
     jobToken: readJobToken(env),
     connectTimeoutMs: readInteger(env, "SHOAL_CONNECT_TIMEOUT_MS", kDefaultConfig.connectTimeoutMs, 1),
+    ...readHeartbeat(env),
+    ioStats: readChoice(env, "SHOAL_IO_STATS", ["0", "1"] as const, "0") === "1",
     mtu: readInteger(env, "SHOAL_MTU", kDefaultConfig.mtu, 64),
     host: env["SHOAL_HOST"] === "" ? undefined : env["SHOAL_HOST"],
     histogram: readHistogram(env),
@@ -261,13 +295,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
 export type LauncherEnv = Readonly<Record<string, string | undefined>>;
 
 /** The names of the variables that cluster launchers set to place a process, and shoal's own for a launch by hand. */
-const kLauncherVariable = /^(SHOAL_(RANK|SIZE|LOCAL_RANK|LOCAL_SIZE|NODE)|OMPI_COMM_WORLD_\w+|OMPI_UNIVERSE_SIZE|PMIX_\w+|PMI_\w+|MPI_LOCAL\w+|SLURM_\w+|SLURMD_NODENAME)$/;
+const kLauncherVariable = /^(SHOAL_(RANK|SIZE|LOCAL_RANK|LOCAL_SIZE|NODE|LAUNCHER_FD)|OMPI_COMM_WORLD_\w+|OMPI_UNIVERSE_SIZE|PMIX_\w+|PMI_\w+|MPI_LOCAL\w+|SLURM_\w+|SLURMD_NODENAME)$/;
 
 /**
  * Returns the variables by which a launcher placed this process, as they are: Open MPI's
  * `OMPI_COMM_WORLD_*`, `PMIX_*`, `PMI_*` and `MPI_LOCAL*` (MPICH's Hydra), Slurm's `SLURM_*`,
- * and `SHOAL_RANK`, `SHOAL_SIZE`, `SHOAL_LOCAL_RANK`, `SHOAL_LOCAL_SIZE`, `SHOAL_NODE`.
- * `launch/placement.ts` reads and checks them; this is the only place they are taken from.
+ * and `SHOAL_RANK`, `SHOAL_SIZE`, `SHOAL_LOCAL_RANK`, `SHOAL_LOCAL_SIZE`, `SHOAL_NODE`; and
+ * `SHOAL_LAUNCHER_FD`, the pipe `shoal run --procs` gives each of its processes (see
+ * `watchLauncher`). `launch/placement.ts` reads and checks them; this is the only place they are
+ * taken from.
  * @internal
  */
 export function readLauncherEnv(env: NodeJS.ProcessEnv = process.env): LauncherEnv {

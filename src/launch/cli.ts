@@ -364,9 +364,10 @@ function warnIfBound(placement: Placement, pesPerProc: number): void {
 
 /** Runs this process's part of a job of several processes: connects to the others, then runs its PEs. */
 async function runProcessOfJob(placement: Placement, job: ExecJob): Promise<number> {
-  watchLauncher();
   const config = readConfig();
-  const addressing = await resolveAddressing(placement, config, readLauncherEnv());
+  const launcherEnv = readLauncherEnv();
+  watchLauncher(launcherEnv["SHOAL_LAUNCHER_FD"], config.root);
+  const addressing = await resolveAddressing(placement, config, launcherEnv);
   try {
     return await runJob({
       pes: job.pesPerProc,

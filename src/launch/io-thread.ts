@@ -6,8 +6,9 @@
  * Messages with the launcher's thread:
  * - to it: `{ type: "ready" }` once connected, `{ type: "error", message }` when the connections
  *   could not be made, `{ type: "failure", pe, reason }` when the job fails elsewhere, and
- *   `{ type: "closed", rejected }` after a close, with the number of connections refused because
- *   they could not prove the job's token;
+ *   `{ type: "closed", rejected, counters }` after a close, with the number of connections refused
+ *   because they could not prove the job's token, and the IO worker's counters (which the launcher's
+ *   thread prints with `SHOAL_IO_STATS=1`);
  * - from it: `{ type: "abort", pe, reason }` (a PE of this process failed) and `{ type: "close" }`.
  *
  * @module
@@ -18,7 +19,7 @@ import { parentPort, workerData } from "node:worker_threads";
 // needs only the server of far operations.
 // eslint-disable-next-line no-restricted-imports
 import { FarOpServer } from "../array/far-ops.js";
-import { IoService, connectMesh, moduleWord, type IoServiceOptions } from "../lamellae/index.js";
+import { IoService, connectMesh, moduleWord, type IoCounters, type IoServiceOptions } from "../lamellae/index.js";
 
 /**
  * What the launcher puts in the IO worker's `workerData`: the service's options that can cross
@@ -40,7 +41,7 @@ export type IoWorkerReport =
   | { readonly type: "ready" }
   | { readonly type: "error"; readonly message: string }
   | { readonly type: "failure"; readonly pe: number; readonly reason: string }
-  | { readonly type: "closed"; readonly rejected: number };
+  | { readonly type: "closed"; readonly rejected: number; readonly counters: IoCounters };
 
 /** What the launcher's thread tells the IO worker. @internal */
 export type IoWorkerCommand = { readonly type: "abort"; readonly pe: number; readonly reason: string } | { readonly type: "close" };
@@ -68,7 +69,7 @@ port.on("message", (command: IoWorkerCommand) => {
     service.broadcastAbort(command.pe, command.reason);
   } else {
     void service.close(data.closeDrainMs).then(() => {
-      report({ type: "closed", rejected: rejected() });
+      report({ type: "closed", rejected: rejected(), counters: service.counters });
       port.close();
     });
   }

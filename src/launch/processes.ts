@@ -13,9 +13,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { Socket } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { lstatSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 
 import { readConfig } from "../config/index.js";
 import { newJobToken } from "./bootstrap.js";
@@ -48,6 +48,9 @@ export function moduleOfProcess(process: number, processes: number, modules: num
   return Math.floor((process * modules) / processes);
 }
 
+/** The prefix of the private directory of a job of `shoal run --procs`, in the temporary directory. */
+const kJobDirPrefix = "shoal-job-";
+
 /** How long after the first failed process the others may take to end by themselves, on top of the abort grace. */
 const kExtraGraceMs = 3000;
 
@@ -74,7 +77,7 @@ function forwardLines(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): (
 export async function runProcesses(options: RunProcessesOptions): Promise<number> {
   const config = readConfig();
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const dir = mkdtempSync(join(tmpdir(), "shoal-job-"));
+  const dir = mkdtempSync(join(tmpdir(), kJobDirPrefix));
   const token = config.jobToken ?? newJobToken();
   const root = `ipc://${join(dir, "root")}`;
   const children: ChildProcess[] = [];
@@ -156,13 +159,39 @@ export async function runProcesses(options: RunProcessesOptions): Promise<number
 }
 
 /**
+ * The private directory of the job whose root address is `root`, when it is one that
+ * {@link runProcesses} made: `ipc://TMP/shoal-job-XXXXXX/root`, with TMP this process's temporary
+ * directory (it inherited the launcher's `TMPDIR`), a directory that this user owns. Anything else
+ * (an address given by hand, a tcp:// job) is `undefined`: nobody removes it.
+ */
+function jobDirOf(root: string | undefined): string | undefined {
+  if (root === undefined || !root.startsWith("ipc://")) return undefined;
+  const socket = root.slice("ipc://".length);
+  const dir = dirname(socket);
+  const name = basename(dir);
+  // mkdtemp's suffix: 6 letters and digits.
+  const made = name.startsWith(kJobDirPrefix) && /^[A-Za-z0-9]{6}$/.test(name.slice(kJobDirPrefix.length));
+  if (basename(socket) !== "root" || !made || resolve(dirname(dir)) !== resolve(tmpdir())) return undefined;
+  try {
+    const stat = lstatSync(dir);
+    const uid = typeof process.getuid === "function" ? process.getuid() : stat.uid;
+    return stat.isDirectory() && stat.uid === uid ? dir : undefined;
+  } catch {
+    return undefined; // gone already
+  }
+}
+
+/**
  * In a process started by `shoal run --procs`: ends this process when the launcher is gone (its end
  * of the pipe at `SHOAL_LAUNCHER_FD` closes, which the kernel does even when the launcher is
- * killed with -9). The other processes see the connection to this one drop, and end too.
+ * killed with -9). The other processes see the connection to this one drop, and end too. A
+ * launcher killed with -9 could not remove the job's private directory of ipc:// sockets: each of
+ * its processes removes it on the way out (see {@link jobDirOf}; whichever is first, the others find
+ * nothing to do).
  * @internal
  */
-export function watchLauncher(env: NodeJS.ProcessEnv = process.env): void {
-  const text = env["SHOAL_LAUNCHER_FD"];
+export function watchLauncher(launcherFd: string | undefined, root: string | undefined): void {
+  const text = launcherFd;
   if (text === undefined || !/^\d+$/.test(text)) return;
   let pipe: Socket;
   try {
@@ -171,6 +200,12 @@ export function watchLauncher(env: NodeJS.ProcessEnv = process.env): void {
     return; // not a pipe: started by hand with the variable set
   }
   const gone = (): void => {
+    const dir = jobDirOf(root);
+    try {
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Another process of the job removed it meanwhile.
+    }
     // Its stdout and stderr went to the launcher too: nobody is left to read a message.
     process.exit(1);
   };

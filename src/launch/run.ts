@@ -290,6 +290,7 @@ async function startIoWorker(
     connectTimeoutMs: config.connectTimeoutMs, pesPerProcess: pes, control, rings, ring, fromPe, toPe,
     mtu: config.mtu, spinUs: hostThreads(job, pes) > config.cores ? 0 : config.spinUs,
     largeBytes: config.largeBytes, addonPath: config.nngAddon, closeDrainMs: kCloseDrainMs,
+    heartbeatMs: config.heartbeatMs, heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     ...(histogram === undefined ? {} : { histogram }),
   };
   const worker = new Worker(new URL("./io-thread.js", import.meta.url), {
@@ -316,6 +317,8 @@ async function startIoWorker(
           if (message.rejected > 0) {
             process.stderr.write(`shoal: process ${job.rank} refused ${message.rejected} connection${message.rejected === 1 ? "" : "s"} that did not prove the job's token\n`);
           }
+          // SHOAL_IO_STATS=1: one line, JSON, for scripts and tests (congestions: back-pressure engaged).
+          if (config.ioStats) process.stderr.write(`shoal: IO worker of process ${job.rank} of ${job.size}: ${JSON.stringify(message.counters)}\n`);
           closed?.();
           break;
       }

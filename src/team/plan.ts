@@ -14,7 +14,7 @@
  * console.log(world.explain(op, 8));
  * ```
  */
-export type PlannedOp = "barrier" | "broadcast" | "reduce" | "allreduce";
+export type PlannedOp = "barrier" | "broadcast" | "reduce" | "allreduce" | "scan";
 
 /**
  * How a level's messages travel: shared memory, active messages inside a process, ipc, tcp, or
@@ -35,7 +35,7 @@ export type LinkKind = "shm" | "am" | "ipc" | "tcp" | "gw";
  * const top: Algorithm = world.plan("allreduce", 1 << 20).levels.at(-1)!.algorithm;
  * ```
  */
-export type Algorithm = "shared memory" | "binomial tree" | "recursive doubling" | "reduce + broadcast" | "ring" | "dissemination";
+export type Algorithm = "shared memory" | "binomial tree" | "recursive doubling" | "reduce + broadcast" | "ring" | "dissemination" | "linear";
 
 /**
  * One level of a plan.

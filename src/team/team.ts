@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { reductionNamed, type ReducibleValue, type Reduction } from "../../kernels/index.js";
+import { reductionNamed, type ReducibleValue, type Reduction, type ReductionKernel, type Scalar } from "../../kernels/index.js";
 import { entryOf, type Activity, type Am, type AmEntry, type Engine, type EngineCounters } from "../am/index.js";
 import { CollectiveError, RegistryError, ShoalRangeError, ShoalTypeError, StateError, describeValue } from "../errors.js";
 import type { ShoalConfig } from "../config/index.js";
@@ -81,7 +81,7 @@ export interface CollectiveOps {
   broadcast(team: TeamMembers, sequence: number, value: unknown, root: number): Promise<unknown>;
   reduce(team: TeamMembers, sequence: number, value: unknown, reduction: Reduction, root: number): Promise<unknown>;
   allreduce(team: TeamMembers, sequence: number, value: unknown, reduction: Reduction): Promise<ReducibleValue>;
-  scan(team: TeamMembers, sequence: number, value: unknown, reduction: Reduction, exclusive: boolean): Promise<ReducibleValue>;
+  scan(team: TeamMembers, sequence: number, value: unknown, reduction: Reduction | ReductionKernel, exclusive: boolean): Promise<ReducibleValue>;
   gather(team: TeamMembers, sequence: number, value: unknown, root: number): Promise<unknown[] | undefined>;
   allgather(team: TeamMembers, sequence: number, value: unknown): Promise<unknown[]>;
   scatter(team: TeamMembers, sequence: number, values: unknown, root: number): Promise<unknown>;
@@ -229,6 +229,11 @@ export class Team {
     this.process = Math.floor(transport.firstPe / transport.localPes);
     this.numProcesses = parts.engine.numPes / transport.localPes;
     this.topology = parts.topology;
+  }
+
+  /** The team's id: 0 for the world, the same on every member of a sub-team. @internal */
+  get teamId(): number {
+    return this.#id;
   }
 
   /**
@@ -441,8 +446,8 @@ export class Team {
   }
 
   #checkPlan(op: unknown, bytes: unknown): void {
-    if (op !== "barrier" && op !== "broadcast" && op !== "reduce" && op !== "allreduce") {
-      throw new ShoalTypeError(`plan: expected "barrier", "broadcast", "reduce" or "allreduce", got ${describeValue(op)}`);
+    if (op !== "barrier" && op !== "broadcast" && op !== "reduce" && op !== "allreduce" && op !== "scan") {
+      throw new ShoalTypeError(`plan: expected "barrier", "broadcast", "reduce", "allreduce" or "scan", got ${describeValue(op)}`);
     }
     if (typeof bytes !== "number" || !Number.isInteger(bytes) || bytes < 0) throw new ShoalRangeError(`plan: expected a byte count >= 0, got ${describeValue(bytes)}`);
   }
@@ -522,6 +527,16 @@ export class Team {
     const team = this.#collective("exscan");
     const reduction = reductionOf(op, "exscan");
     return this.#parts.collectives.scan(team, this.#sequence++, value, reduction, true) as Promise<T>;
+  }
+
+  /**
+   * Collective: {@link exscan} of scalars with an operator already specialised for a dtype (an
+   * array's scan combines its parts' totals with its own dtype's operator).
+   * @internal
+   */
+  exscanWith(value: Scalar, kernel: ReductionKernel): Promise<Scalar> {
+    const team = this.#collective("exscan");
+    return this.#parts.collectives.scan(team, this.#sequence++, value, kernel, true) as Promise<Scalar>;
   }
 
   /**

@@ -23,8 +23,19 @@
  * - **Failures.** An ABORT from another process, or the loss of its connection before it said
  *   GOODBYE, raises this process's abort flag (so every PE rejects its pending handles) and is
  *   reported to the launcher's thread, which ends the process.
+ * - **Heartbeats.** A process that is alive but silent (stopped, hung, cut off by a partition that
+ *   TCP has not noticed) closes no connection. So every `heartbeatMs` (`SHOAL_HEARTBEAT_MS`) the IO
+ *   worker sends a HEARTBEAT to each process it has sent no message to since the last tick, and
+ *   takes a process from which no message at all came for `heartbeatTimeoutMs` for lost, as a
+ *   dropped connection: its own process fails, and it tells the others (ABORT), which may not see
+ *   the silence themselves. The timer runs on the IO worker's event loop, also while it sleeps on
+ *   its doorbell; while it is blocked on a full PE ring (a PE that computes and reads nothing) it
+ *   sends the heartbeats from that wait. Time in which this thread could not listen (a late tick)
+ *   does not count as the others' silence. PEs that compute never delay a heartbeat: the IO worker
+ *   is a thread of its own. Per NNG message the cost is one counter.
  * - **Progress.** Like a PE: it polls while there is traffic, for up to `spinUs` after the last,
- *   then sleeps on its ring's doorbell; socket callbacks arrive through its event loop.
+ *   then sleeps on its ring's doorbell; socket callbacks arrive through its event loop. A message
+ *   that completes no entry, or only heartbeats, does not wake it.
  *
  * @module
  */
@@ -98,9 +109,13 @@ export interface IoServiceOptions {
    * counts as `gw`.
    */
   readonly sameModule?: (rank: number) => boolean;
+  /** Send a HEARTBEAT to a process after this long without a message to it, in ms (`SHOAL_HEARTBEAT_MS`); 0: never. */
+  readonly heartbeatMs: number;
+  /** Take a process from which no message came for this long for lost, in ms (`SHOAL_HEARTBEAT_TIMEOUT_MS`); 0: never. */
+  readonly heartbeatTimeoutMs: number;
 }
 
-/** Counters of one IO worker. */
+/** Counters of one IO worker (`SHOAL_IO_STATS=1` prints them at exit). */
 export interface IoCounters {
   framesOut: number;
   framesIn: number;
@@ -109,6 +124,10 @@ export interface IoCounters {
   bytesOut: number;
   messagesOut: number;
   messagesIn: number;
+  /** Times a link's send queue passed the socket's limit, so that the IO worker stopped taking frames from its PEs until it drained. */
+  congestions: number;
+  heartbeatsOut: number;
+  heartbeatsIn: number;
 }
 
 const kDrainLimit = 4096;
@@ -120,7 +139,9 @@ const kLinkNotCounted = -2;
 
 /** The IO worker's work, on its thread. */
 export class IoService implements StreamEntryHandler {
-  readonly counters: IoCounters = { framesOut: 0, framesIn: 0, framesServed: 0, bytesOut: 0, messagesOut: 0, messagesIn: 0 };
+  readonly counters: IoCounters = {
+    framesOut: 0, framesIn: 0, framesServed: 0, bytesOut: 0, messagesOut: 0, messagesIn: 0, congestions: 0, heartbeatsOut: 0, heartbeatsIn: 0,
+  };
   readonly #options: IoServiceOptions;
   readonly #control: Int32Array;
   readonly #rings: Ring[];
@@ -154,6 +175,19 @@ export class IoService implements StreamEntryHandler {
   #route: DataView;
   /** The rank whose stream is being parsed (for the handler callbacks). */
   #source = -1;
+  /** Entries other than heartbeats handled so far: a message that adds none needs no step. */
+  #entries = 0;
+  /** By rank: NNG messages sent to it, and received from it (one increment per message is the heartbeats' whole cost). */
+  readonly #messagesTo: number[];
+  readonly #messagesFrom: number[];
+  /** By rank, as the last heartbeat tick saw them: messages sent and received, and when a new one was seen. */
+  readonly #sentAtTick: number[];
+  readonly #heardAtTick: number[];
+  readonly #heardAt: number[];
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #lastTickAt = 0;
+  /** When the heartbeats are due next (for the wait on a full PE ring, which blocks the timer). */
+  #nextHeartbeatAt = Infinity;
   /** The process's message-size histogram, when on and counting some type between processes. */
   readonly #histogram: MessageHistogram | undefined;
   /** By rank: the histogram column of frames to that process (a `kConnection` value), or kLink*. */
@@ -175,6 +209,11 @@ export class IoService implements StreamEntryHandler {
     const histogram = options.histogram === undefined ? undefined : MessageHistogram.attach(options.histogram);
     this.#histogram = histogram !== undefined && (histogram.counts("ipc") || histogram.counts("tcp") || histogram.counts("gw")) ? histogram : undefined;
     this.#linkColumns = new Int8Array(options.size).fill(kLinkUnknown);
+    this.#messagesTo = new Array<number>(options.size).fill(0);
+    this.#messagesFrom = new Array<number>(options.size).fill(0);
+    this.#sentAtTick = new Array<number>(options.size).fill(0);
+    this.#heardAtTick = new Array<number>(options.size).fill(0);
+    this.#heardAt = new Array<number>(options.size).fill(0);
     const inline = this.#rings[0]!.maxPayload;
     for (let rank = 0; rank < options.size; rank++) {
       if (rank === options.rank) continue;
@@ -186,6 +225,16 @@ export class IoService implements StreamEntryHandler {
   /** Starts sending, once the mesh has formed (messages from others may be handled before). */
   start(mesh: Mesh): void {
     this.#mesh = mesh;
+    const interval = this.#options.heartbeatMs;
+    if (interval > 0 && this.#options.size > 1) {
+      const now = performance.now();
+      this.#lastTickAt = now;
+      this.#nextHeartbeatAt = now + interval;
+      this.#heardAt.fill(now);
+      // unref: the heartbeats never keep the thread alive; its port to the launcher does, until close.
+      this.#heartbeatTimer = setInterval(this.#tick, interval);
+      this.#heartbeatTimer.unref();
+    }
     this.#kick();
   }
 
@@ -193,13 +242,15 @@ export class IoService implements StreamEntryHandler {
   onMessage(rank: number, bytes: Uint8Array): void {
     if (this.#stopped) return;
     this.counters.messagesIn++;
+    this.#messagesFrom[rank]!++;
     this.#source = rank;
+    const entries = this.#entries;
     try {
       this.#readers[rank]!.push(bytes);
     } catch (error) {
       this.#fail(this.#firstPeOf(rank), `the stream from process ${rank} could not be read: ${(error as Error).message}`);
     }
-    this.#kick();
+    if (this.#entries !== entries) this.#kick();
   }
 
   /** Everything queued to `rank` has been written (the mesh's onDrained). */
@@ -210,20 +261,31 @@ export class IoService implements StreamEntryHandler {
     this.#kick();
   }
 
-  /** The connection to `rank` dropped (the mesh's onLost). */
+  /**
+   * The connection to `rank` dropped (the mesh's onLost), or it was silent for longer than the
+   * heartbeat timeout: this process fails, and tells the others, which may still hear from
+   * `rank` (a partition between this host and its host only) and would otherwise wait for it.
+   */
   onLost(rank: number, reason: string): void {
-    if (this.#saidGoodbye[rank] || this.#closing || this.#stopped) return;
+    if (this.#saidGoodbye[rank] || this.#closing || this.#stopped || this.#failed) return;
     const first = this.#firstPeOf(rank);
-    this.#fail(first, `process ${rank} (PEs ${first}..${first + this.#options.pesPerProcess - 1}) was lost: ${reason}`);
+    const why = `process ${rank} (PEs ${first}..${first + this.#options.pesPerProcess - 1}) was lost: ${reason}`;
+    this.#fail(first, why);
+    this.#sendAbort(first, why, rank);
   }
 
   /** A PE of this process failed: tell every other process, so that the job ends everywhere. */
   broadcastAbort(pe: number, reason: string): void {
     if (this.#failed) return;
     this.#failed = true;
+    this.#sendAbort(pe, reason, -1);
+  }
+
+  /** Sends ABORT (`pe` failed, for `reason`) to every other process but `except`. */
+  #sendAbort(pe: number, reason: string, except: number): void {
     const text = new TextEncoder().encode(reason.slice(0, 4000));
-    for (const writer of this.#writers) {
-      if (writer === undefined) continue;
+    for (const [rank, writer] of this.#writers.entries()) {
+      if (writer === undefined || rank === except) continue;
       writer.header(EntryKind.Abort, 0, pe, text.byteLength);
       writer.append(text, 0, text.byteLength);
       this.#flushWriter(writer);
@@ -236,6 +298,8 @@ export class IoService implements StreamEntryHandler {
    */
   async close(drainMs: number): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#heartbeatTimer);
+    this.#nextHeartbeatAt = Infinity;
     this.#drain();
     for (const writer of this.#writers) {
       if (writer === undefined) continue;
@@ -262,10 +326,12 @@ export class IoService implements StreamEntryHandler {
     if (mesh === undefined) throw new TransportError(`the IO worker of process ${this.#options.rank} sent before its connections were made`);
     this.counters.messagesOut++;
     this.counters.bytesOut += bytes.byteLength;
+    this.#messagesTo[rank]!++;
     try {
       if (!mesh.send(rank, bytes) && !this.#congested[rank]) {
         this.#congested[rank] = true;
         this.#congestedLinks++;
+        this.counters.congestions++;
       }
     } catch (error) {
       // The link is gone; onLost reports it (or the job is already ending).
@@ -375,6 +441,7 @@ export class IoService implements StreamEntryHandler {
 
   /** A frame from another process for local PE `dest`. */
   frame(dest: number, frame: Uint8Array, length: number, payloads: SharedArrayBuffer[]): void {
+    this.#entries++;
     const local = dest - this.#firstPe;
     const ring = this.#rings[local];
     if (ring === undefined) throw new TransportError(`process ${this.#source} sent a frame for PE ${dest}, which is not a PE of this process`);
@@ -409,6 +476,9 @@ export class IoService implements StreamEntryHandler {
       if (offset >= 0 || attempt < 64) continue;
       ring.wake();
       ring.waitForSpace(1);
+      // The PE reads nothing (it computes), and this wait keeps the heartbeat timer from running:
+      // the other processes must hear from this one all the same.
+      if (performance.now() >= this.#nextHeartbeatAt) this.#sendHeartbeats(performance.now());
     }
     copyBytes(bytes, 0, ring.bytes, offset, length);
     if (ring.commit(offset, length)) ring.wake();
@@ -419,6 +489,7 @@ export class IoService implements StreamEntryHandler {
   }
 
   arrive(generation: number, words: Uint32Array): void {
+    this.#entries++;
     const first = this.#firstPeOf(this.#source);
     const pes = this.#options.pesPerProcess;
     if (words.length !== kArrivalWords.length * pes) {
@@ -437,11 +508,61 @@ export class IoService implements StreamEntryHandler {
   }
 
   abort(pe: number, reason: string): void {
+    this.#entries++;
     this.#fail(pe, reason);
   }
 
   goodbye(): void {
+    this.#entries++;
     this.#saidGoodbye[this.#source] = true;
+  }
+
+  heartbeat(): void {
+    this.counters.heartbeatsIn++; // receiving the message was the point (#messagesFrom)
+  }
+
+  // ---------------------------------------------------------------------------- heartbeats
+
+  /** Every `heartbeatMs`, from start to close: heartbeats to the quiet links, then the check for silent processes. */
+  readonly #tick = (): void => {
+    if (this.#closing || this.#stopped) return;
+    const now = performance.now();
+    const { size, rank: self, heartbeatTimeoutMs: timeout } = this.#options;
+    // How late this tick is: for that long this thread's loop was blocked (or its process stopped)
+    // and could hear nobody, so that time is not the others' silence.
+    const late = Math.max(0, now - this.#lastTickAt - this.#options.heartbeatMs);
+    this.#lastTickAt = now;
+    this.#sendHeartbeats(now);
+    for (let rank = 0; rank < size; rank++) {
+      if (rank === self) continue;
+      const heard = this.#messagesFrom[rank]!;
+      if (heard !== this.#heardAtTick[rank]) {
+        this.#heardAtTick[rank] = heard;
+        this.#heardAt[rank] = now;
+      } else {
+        this.#heardAt[rank]! += late;
+      }
+      const silence = now - this.#heardAt[rank]!;
+      if (timeout > 0 && silence >= timeout && !this.#saidGoodbye[rank]) {
+        this.onLost(rank, `no message for ${Math.round(silence)} ms (SHOAL_HEARTBEAT_TIMEOUT_MS=${timeout}): it is stopped, hung, or cut off from this host`);
+        return;
+      }
+    }
+  };
+
+  /** Sends a HEARTBEAT to every process this one has sent no message to since the last time it looked. */
+  #sendHeartbeats(now: number): void {
+    this.#nextHeartbeatAt = now + this.#options.heartbeatMs;
+    for (let rank = 0; rank < this.#options.size; rank++) {
+      const writer = this.#writers[rank];
+      if (writer === undefined || this.#saidGoodbye[rank]) continue;
+      if (this.#messagesTo[rank] === this.#sentAtTick[rank]) {
+        writer.header(EntryKind.Heartbeat, 0, 0, 0);
+        this.#flushWriter(writer);
+        this.counters.heartbeatsOut++;
+      }
+      this.#sentAtTick[rank] = this.#messagesTo[rank]!;
+    }
   }
 
   // ------------------------------------------------------------------------------ barriers

@@ -8,7 +8,7 @@
  * An entry is a 16-byte header, then its body; every piece is padded to 8 bytes:
  *
  * ```
- * header  0  u8   kind: 1 FRAME, 2 ARRIVE, 3 ABORT, 4 GOODBYE
+ * header  0  u8   kind: 1 FRAME, 2 ARRIVE, 3 ABORT, 4 GOODBYE, 5 HEARTBEAT
  *         1  u8   0
  *         2  u16  FRAME: number of large payloads; else 0
  *         4  u32  FRAME: destination PE; ARRIVE: barrier generation + 1; ABORT: the failed PE
@@ -20,7 +20,9 @@
  *         their module ids (3·T words)
  * ABORT   the reason, UTF-8
  * ```
- * All integers are little-endian.
+ * GOODBYE (the sender's PEs have finished: its connection closing next is not a loss) and
+ * HEARTBEAT (nothing else to say: the sender is alive, see `SHOAL_HEARTBEAT_MS` in io/service.ts)
+ * are a header alone, whose other fields are 0. All integers are little-endian.
  *
  * @module
  */
@@ -28,7 +30,7 @@ import { TransportError } from "../../errors.js";
 import { copyBytes } from "../shm/ring.js";
 
 /** Entry kinds. */
-export const EntryKind = { Frame: 1, Arrive: 2, Abort: 3, Goodbye: 4 } as const;
+export const EntryKind = { Frame: 1, Arrive: 2, Abort: 3, Goodbye: 4, Heartbeat: 5 } as const;
 /** An entry kind. */
 export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
 
@@ -138,6 +140,7 @@ export interface StreamEntryHandler {
   arrive(generation: number, words: Uint32Array): void;
   abort(pe: number, reason: string): void;
   goodbye(): void;
+  heartbeat(): void;
 }
 
 /** Payload buffers a reader keeps for reuse: at most this many bytes, of buffers of at least kMinPooledBytes. */
@@ -240,6 +243,10 @@ export class StreamReader {
             return;
           case EntryKind.Goodbye:
             this.#handler.goodbye();
+            this.#expect(Piece.Header, this.#header, kEntryHeaderBytes);
+            return;
+          case EntryKind.Heartbeat:
+            this.#handler.heartbeat();
             this.#expect(Piece.Header, this.#header, kEntryHeaderBytes);
             return;
           default:
