@@ -36,6 +36,8 @@ export interface ReductionKernel {
    * reduction of the elements before k).
    */
   scan(src: AnyTypedArray, srcStart: number, dst: AnyTypedArray, dstStart: number, n: number, carry: Scalar, exclusive: boolean): void;
+  /** `out[i] = a[i] ⊕ b[i]` for every element, as a loop of its own (the collectives' element-wise combination); absent: a call of `combine` per element. */
+  combineArrays?(a: AnyTypedArray, b: AnyTypedArray, out: AnyTypedArray): void;
 }
 
 /**
@@ -218,6 +220,10 @@ export function combineValues(kernel: ReductionKernel, a: ReducibleValue, b: Red
   const x = a;
   const y = b as AnyTypedArray;
   const out = new (x.constructor as new (length: number) => AnyTypedArray)(x.length);
+  if (kernel.combineArrays !== undefined) {
+    kernel.combineArrays(x, y, out);
+    return out;
+  }
   const combine = kernel.combine;
   for (let i = 0; i < x.length; i++) out[i] = combine(x[i]!, y[i]!) as never;
   return out;
@@ -241,8 +247,9 @@ type BigStep = (acc: bigint, x: bigint) => bigint;
  * here share one call site of `step`, which the compiler cannot inline once several operators
  * have run, and a sum is the loop that must run at memory speed.
  */
-function numberKernel(identity: number, step: NumberStep, reduce?: ReductionKernel["reduce"]): ReductionKernel {
+function numberKernel(identity: number, step: NumberStep, reduce?: ReductionKernel["reduce"], combineArrays?: ReductionKernel["combineArrays"]): ReductionKernel {
   return {
+    ...(combineArrays === undefined ? {} : { combineArrays }),
     identity,
     combine: step as (a: Scalar, b: Scalar) => Scalar,
     reduce: reduce ?? function reduce(data, start, end, acc) {
@@ -300,6 +307,13 @@ function sumNumbers(data: AnyTypedArray, start: number, end: number, acc: Scalar
   return total;
 }
 
+function sumArrays(a: AnyTypedArray, b: AnyTypedArray, out: AnyTypedArray): void {
+  const x = a as Float64Array;
+  const y = b as Float64Array;
+  const into = out as Float64Array;
+  for (let i = 0; i < into.length; i++) into[i] = x[i]! + y[i]!;
+}
+
 function wrapperOf(dtype: DtypeInfo): (value: bigint) => bigint {
   return dtype.signed ? (value) => BigInt.asIntN(64, value) : (value) => BigInt.asUintN(64, value);
 }
@@ -321,7 +335,7 @@ function integerOnly(name: string, dtype: DtypeInfo): void {
  */
 export const sum: Reduction = register("sum", (dtype) => dtype.kind === "bigint"
   ? bigKernel(0n, (a, x) => a + x, wrapperOf(dtype))
-  : numberKernel(0, (a, x) => a + x, sumNumbers));
+  : numberKernel(0, (a, x) => a + x, sumNumbers, sumArrays));
 
 /**
  * The product of the elements (64-bit integers: wrapped to 64 bits at each step).

@@ -3,7 +3,7 @@
 // process, N processes of one PE, 2 processes of 2 PEs. One job per shape runs every case.
 import { describe, expect, it } from "vitest";
 
-import { countsFor, encode, inputsOf, kOps, type TeamInputs } from "./fixtures/collectives-plan.js";
+import { countsFor, digest, encode, inputsOf, kOps, type TeamInputs } from "./fixtures/collectives-plan.js";
 import { kShapes, onePerPe, runJob } from "./helpers/job.js";
 
 type Op = (typeof kOps)[number];
@@ -71,6 +71,8 @@ function expectedFor(members: readonly number[], rank: number): Record<string, u
   const even = Array.from({ length: size }, (_, r) => Math.floor(length / size) + (r < length % size ? 1 : 0));
   out["reduceScatter"] = blockOf(summed, even, rank);
   out["reduceScatter.counts"] = blockOf(summed, countsFor(size, length), rank);
+  out["allreduce.large"] = digest(foldArrays(inputs.map((i) => i.large), (n) => new Float64Array(n), (a: number, x: number) => a + x));
+  out["reduce.large"] = rank === size - 1 ? digest(foldArrays(inputs.map((i) => i.largeInts), (n) => new Int32Array(n), (a: number, x: number) => Math.max(a, x))) : "undefined";
   return out;
 }
 

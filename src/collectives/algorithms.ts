@@ -53,7 +53,10 @@ export function createCollectives(engine: Engine, config: Pick<ShoalConfig, "bar
   const planOf = (team: TeamMembers, op: PlannedOp, value: unknown): CollectivePlan => {
     const exact = typeof value === "object" && value !== null && ArrayBuffer.isView(value) ? value.byteLength : 8;
     const bytes = exact <= 8 ? 8 : 2 ** Math.ceil(Math.log2(exact));
-    const shm = op === "broadcast" || bytes <= kSlotBytes;
+    // Values larger than a slot go by message at the process level (one copy each, by reference,
+    // and every member combines at once); a broadcast's value is known only to its root, so its
+    // plan always has the area, which hands a large value on by message.
+    const shm = op === "broadcast" || (op !== "scan" && bytes <= kSlotBytes);
     let plans = kPlans.get(team);
     if (plans === undefined) kPlans.set(team, (plans = new Map()));
     const key = (bytes * 8 + kOpIndex[op]) * 4 + hier;
@@ -75,7 +78,7 @@ export function createCollectives(engine: Engine, config: Pick<ShoalConfig, "bar
     },
 
     plan(team, op, bytes, root) {
-      const plan = makePlan(team, op, bytes, hier, op === "broadcast" || bytes <= kSlotBytes, gwMtu);
+      const plan = makePlan(team, op, bytes, hier, op === "broadcast" || (op !== "scan" && bytes <= kSlotBytes), gwMtu);
       return op === "broadcast" || op === "reduce" ? withRoot(plan, team, root, gwMtu) : plan;
     },
 

@@ -108,6 +108,12 @@ export class Area {
   readonly #dataStart: number;
   /** The data region by dtype code (kConstructors), made when first used. */
   readonly #views: (Typed | undefined)[] = [];
+  /**
+   * The stamp of this PE's last operation on the area. Every member makes the same operations on
+   * a team's area in the same order (the same calls, the same plan), so
+   * their counters agree; the words compare stamps for equality only, so wrapping is harmless.
+   */
+  #epoch = 0;
   /** A member: the stamp of its last value (0: none yet). */
   #lastWritten = 0;
   /** The leader: the stamp of its last result (0: none yet). */
@@ -130,20 +136,22 @@ export class Area {
    * wait longer than a short spin (the usual case is synchronous).
    */
   up(c: Call, value: unknown, kernel: ReductionKernel | undefined, pes: readonly number[]): unknown {
-    if (this.#index === 0) return this.#combineFrom(c, value, kernel, pes, 1, value);
+    const stamp = this.#next();
+    if (this.#index === 0) return this.#combineFrom(c, value, kernel, pes, 1, value, stamp);
     const last = this.#lastWritten;
     if (last !== 0) {
       const waiting = this.#until(this.#index * kWordsPerSlot + CONSUMED, last);
-      if (waiting !== true) return waiting.then(() => this.#arrive(c, value, pes));
+      if (waiting !== true) return waiting.then(() => this.#arrive(c, value, pes, stamp));
     }
-    return this.#arrive(c, value, pes);
+    return this.#arrive(c, value, pes, stamp);
   }
 
   /** Down: the leader's `value` for call `c` to every member; the leader passes it, the others get a copy (or the call's failure). Synchronous unless it had to wait. */
   down(c: Call, value: unknown, pes: readonly number[]): unknown {
-    if (this.#index === 0) return this.#releaseFrom(c, value, pes, 1);
-    const waiting = this.#until(this.#members * kWordsPerSlot, this.#stampOf(c));
-    return waiting === true ? this.#take(c, pes) : waiting.then(() => this.#take(c, pes));
+    const stamp = this.#next();
+    if (this.#index === 0) return this.#releaseFrom(c, value, pes, 1, stamp);
+    const waiting = this.#until(this.#members * kWordsPerSlot, stamp);
+    return waiting === true ? this.#take(c, pes, stamp) : waiting.then(() => this.#take(c, pes, stamp));
   }
 
   /** {@link up}, then {@link down} with the leader's combination: an allreduce (or barrier) in one process. */
@@ -152,13 +160,14 @@ export class Area {
     return reduced instanceof Promise ? reduced.then((r) => this.down(c, r, pes)) : this.down(c, reduced, pes);
   }
 
-  #stampOf(c: Call): number {
-    return c.sequence + 1;
+  /** The stamp of the next operation (never 0, which the words start at). */
+  #next(): number {
+    this.#epoch = (this.#epoch + 1) | 0 || 1;
+    return this.#epoch;
   }
 
   /** A member: writes its value (or its failure) into its slot, then ARRIVED. */
-  #arrive(c: Call, value: unknown, pes: readonly number[]): undefined {
-    const stamp = this.#stampOf(c);
+  #arrive(c: Call, value: unknown, pes: readonly number[], stamp: number): undefined {
     this.#write(this.#index, c.failed ? { error: c.reason } : value);
     this.#lastWritten = stamp;
     Atomics.store(this.#words, this.#index * kWordsPerSlot + ARRIVED, stamp);
@@ -167,15 +176,14 @@ export class Area {
   }
 
   /** The leader: combines the slots of members `member…` into `acc`. */
-  #combineFrom(c: Call, value: unknown, kernel: ReductionKernel | undefined, pes: readonly number[], member: number, acc: unknown): unknown {
+  #combineFrom(c: Call, value: unknown, kernel: ReductionKernel | undefined, pes: readonly number[], member: number, acc: unknown, stamp: number): unknown {
     const words = this.#words;
-    const stamp = this.#stampOf(c);
     for (; member < this.#members; member++) {
       const base = member * kWordsPerSlot;
       const waiting = this.#until(base + ARRIVED, stamp);
       if (waiting !== true) {
         const [next, sofar] = [member, acc];
-        return waiting.then(() => this.#combineFrom(c, value, kernel, pes, next, sofar));
+        return waiting.then(() => this.#combineFrom(c, value, kernel, pes, next, sofar, stamp));
       }
       const got = this.#read(member, false);
       if (got instanceof Failure) c.fail(got.reason);
@@ -191,18 +199,17 @@ export class Area {
   }
 
   /** The leader: once members `member…` have read the last result, writes this one and RELEASED. */
-  #releaseFrom(c: Call, value: unknown, pes: readonly number[], member: number): unknown {
+  #releaseFrom(c: Call, value: unknown, pes: readonly number[], member: number, stamp: number): unknown {
     const last = this.#lastReleased;
     if (last !== 0) {
       for (; member < this.#members; member++) {
         const waiting = this.#until(member * kWordsPerSlot + READ, last);
         if (waiting !== true) {
           const next = member;
-          return waiting.then(() => this.#releaseFrom(c, value, pes, next));
+          return waiting.then(() => this.#releaseFrom(c, value, pes, next, stamp));
         }
       }
     }
-    const stamp = this.#stampOf(c);
     this.#write(this.#members, c.failed ? { error: c.reason } : value);
     this.#lastReleased = stamp;
     Atomics.store(this.#words, this.#members * kWordsPerSlot, stamp);
@@ -211,9 +218,9 @@ export class Area {
   }
 
   /** A member: copies the released result out, then says so (READ). */
-  #take(c: Call, pes: readonly number[]): unknown {
+  #take(c: Call, pes: readonly number[], stamp: number): unknown {
     const got = this.#read(this.#members, true);
-    Atomics.store(this.#words, this.#index * kWordsPerSlot + READ, this.#stampOf(c));
+    Atomics.store(this.#words, this.#index * kWordsPerSlot + READ, stamp);
     this.#wake(0, pes);
     if (got instanceof Failure) {
       c.fail(got.reason);
