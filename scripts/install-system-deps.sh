@@ -4,6 +4,8 @@
 #   libnng-dev                   NNG (nng.h and libnng.so), which the native addon is built against
 #   openmpi-bin, libopenmpi-dev  Open MPI's mpirun, for the launcher tests
 #   iproute2                     ip netns, for the tests that run two hosts as network namespaces
+#   chromium                     headless Chromium, for the test that looks at the benchmark report
+#                                (test/bench-report.test.ts takes a screenshot of the page)
 # The single-process runtime needs none of them.
 #
 # On Debian or Ubuntu as root it runs apt-get (with `apt-get update` first only when something is
@@ -13,14 +15,15 @@
 #   bash scripts/install-system-deps.sh            (npm test runs it first: the `pretest` script)
 set -euo pipefail
 
-packages=(libnng-dev openmpi-bin libopenmpi-dev iproute2)
+packages=(libnng-dev openmpi-bin libopenmpi-dev iproute2 chromium)
 
 say() { printf 'shoal: %s\n' "$*"; }
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   say "not a Debian-based system, so nothing was installed. For the multi-process transport install"
   say "  NNG 1.5 or later with its headers (libnng; https://nng.nanomsg.org), then run: npm rebuild"
-  say "and for the launcher tests, Open MPI (mpirun). The single-process runtime needs neither."
+  say "and for the launcher tests, Open MPI (mpirun); for the report test, Chromium. The single-process"
+  say "runtime needs none of them."
   exit 0
 fi
 
@@ -37,7 +40,8 @@ if [ "${#missing[@]}" -eq 0 ]; then
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-  say "missing system packages: ${missing[*]} (needed by the multi-process transport and its tests)."
+  say "missing system packages: ${missing[*]} (needed by the multi-process transport and its tests,"
+  say "  and Chromium by the benchmark report's rendering test)."
   say "  install them as root with: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
   say "  then build the NNG addon with: npm rebuild   (the single-process runtime works without them)"
   exit 0

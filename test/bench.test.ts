@@ -4,6 +4,7 @@ import { readdirSync } from "node:fs";
 
 import { describe, expect, it } from "vitest";
 
+import { kJobShapes, kQuickOptions, suiteArgs } from "../src/launch/bench-suite.js";
 import { runCli } from "./helpers/job.js";
 
 const benchmarks = readdirSync(new URL("../bench/", import.meta.url))
@@ -11,19 +12,8 @@ const benchmarks = readdirSync(new URL("../bench/", import.meta.url))
   .map((file) => file.slice(0, -".ts".length))
   .sort();
 
-/** Each benchmark's options for a run of a second or two. */
-const kSmall: Record<string, string[]> = {
-  "am-latency": ["--reps", "1", "--iters", "100"],
-  "am-throughput": ["--reps", "2", "--count", "20000"],
-  coll: ["--pes", "3", "--max-bytes", "4096", "--iters", "50", "--reps", "2"],
-  histo: ["--table", "4096", "--updates", "20000", "--batch", "1000", "--reps", "2"],
-  ig: ["--table", "4096", "--reads", "20000", "--batch", "1000", "--reps", "2"],
-  "nng-pingpong": ["--reps", "1", "--iters", "100", "--count", "2000", "--mib", "4"],
-  "put-get": ["--mib", "4", "--reps", "2"],
-  procs: ["--procs", "2", "--reps", "2", "--iters", "200", "--table", "4096", "--updates", "20000", "--batch", "1000", "--mib", "4"],
-  randperm: ["--n", "20000", "--batch", "4096", "--reps", "2"],
-  sum: ["--mib", "8", "--reps", "2"],
-};
+/** The PEs of each smoke run: 2, and coll on 3 (an odd count; its correctness is the point here). */
+const pesOf = (name: string): number => (name === "coll" ? 3 : 2);
 
 describe("shoal bench", () => {
   it("lists every benchmark in bench/ with --list", async () => {
@@ -32,8 +22,8 @@ describe("shoal bench", () => {
     expect(result.stdout.trim().split("\n")).toEqual(benchmarks);
   });
 
-  it("has a small configuration in this test for every benchmark", () => {
-    expect(Object.keys(kSmall).sort()).toEqual(benchmarks);
+  it("has quick sizes in the suite's table (src/launch/bench-suite.ts) for every benchmark", () => {
+    expect(Object.keys(kQuickOptions).sort()).toEqual(benchmarks);
   });
 
   it("rejects an unknown benchmark with exit code 2 and lists the available ones", async () => {
@@ -55,9 +45,9 @@ describe("shoal bench", () => {
     expect(result.stderr).toMatch(/PEs/);
   });
 
-  for (const name of Object.keys(kSmall).sort()) {
-    it(`runs ${name} on 2 PEs at a small size: exit code 0, JSON rows, its self-check passed`, async () => {
-      const result = await runCli(["bench", name, "--json", ...kSmall[name]!], { timeoutMs: 50_000 });
+  for (const name of benchmarks) {
+    it(`runs ${name} on ${pesOf(name)} PEs at its quick size: exit code 0, JSON rows, its self-check passed`, async () => {
+      const result = await runCli([...suiteArgs(name, { quick: true, pes: pesOf(name) }), "--json"], { timeoutMs: 50_000 });
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
       expect(result.records.length).toBeGreaterThan(0);
@@ -70,7 +60,7 @@ describe("shoal bench", () => {
   }
 
   it("runs a benchmark on the PE count given with --pes, and prints a table and its check without --json", async () => {
-    const result = await runCli(["bench", "histo", "--pes", "3", ...kSmall["histo"]!]);
+    const result = await runCli(["bench", "histo", "--pes", "3", ...kQuickOptions["histo"]!]);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("3 PEs");
@@ -78,7 +68,7 @@ describe("shoal bench", () => {
   });
 
   it("runs procs on 2 PEs in 2 processes and prints each figure next to its baseline, with the ratio and 3 check lines", async () => {
-    const result = await runCli(["bench", "procs", "--pes", "2", ...kSmall["procs"]!], { timeoutMs: 50_000 });
+    const result = await runCli(["bench", "procs", ...kJobShapes["procs"]!, ...kQuickOptions["procs"]!], { timeoutMs: 50_000 });
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     const rows = result.stdout.split("\n").filter((line) => line.startsWith("procs "));

@@ -274,6 +274,20 @@ export class DistArray<D extends Dtype = Dtype> {
     return new DistArray<D>(team, state);
   }
 
+  /**
+   * The team whose members hold the array: the world, or the team given to `world.array`. Its
+   * ranks own the parts, and its members make the array's collective calls.
+   *
+   * @example
+   * ```ts
+   * const a = await world.array("f64", 1024, { team: row });
+   * await a.team.barrier(); // the members of row, not the world
+   * ```
+   */
+  get team(): Team {
+    return this.#team;
+  }
+
   // ------------------------------------------------------------------------------- index math
 
   /**

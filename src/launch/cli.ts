@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { availableParallelism, cpus, hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { readConfig, readLauncherEnv } from "../config/index.js";
 import { ShoalError } from "../errors.js";
 import { Topology } from "../team/index.js";
+import { benchAll, benchmarkNames, kBenchDir } from "./bench-suite.js";
 import { cleanupAddressing, resolveAddressing } from "./bootstrap.js";
 import { moduleOfProcess, runProcesses, watchLauncher } from "./processes.js";
 import { nodeKeyOf, readPlacement, type Placement } from "./placement.js";
@@ -32,6 +33,15 @@ Usage:
                                           on N PEs (default 2) in P processes (default 1); every
                                           other option is the benchmark's (its sizes, --reps, ...)
   shoal bench --list                      list the benchmarks
+  shoal bench all [--out DIR] [--quick] [--only NAME,...] [--pes N]
+                                          run every benchmark (or those named) in turn, with a
+                                          progress bar; write DIR/results.json (every row, the
+                                          machine, the commands) and the HTML report
+                                          DIR/report.html (default DIR: bench-report)
+  shoal bench report [--in FILE] [--out DIR] [--readme FILE]
+                                          render the report of a results file again; with
+                                          --readme, write its table between the README's
+                                          <!-- perf:begin --> and <!-- perf:end --> markers
   shoal exec [--pes-per-proc T] [--] PROGRAM [ARGS...]
                                           run PROGRAM as one process of a job that a cluster
                                           launcher (mpirun, srun) started, with T PEs in it
@@ -113,15 +123,11 @@ Examples:
   shoal run -n 8 --procs 2 examples/02-histogram.ts
   shoal bench histo --pes 2
   shoal bench sum --mib 64 --reps 5 --json
+  shoal bench all --quick --only histo,coll
   mpirun -n 1 --bind-to none shoal exec --pes-per-proc 4 examples/01-hello.ts
   mpirun -n 3 shoal exec --placement
   shoal info -n 8 --procs 4 --modules 2
 `;
-
-/** Where the benchmarks are: the package's bench/ folder (this file is dist/src/launch/cli.js). */
-const kBenchDir = fileURLToPath(new URL("../../../bench/", import.meta.url));
-/** Files of bench/ that are not benchmarks. */
-const kNotBenchmarks = new Set(["harness"]);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -151,21 +157,14 @@ function splitAtProgram(argv: readonly string[], valueOptions: Readonly<Record<s
   return { own, program: undefined, rest: [] };
 }
 
-/** The benchmarks in bench/, by name (the file name without .ts), sorted. */
-function benchmarkNames(): string[] {
-  if (!existsSync(kBenchDir)) return [];
-  return readdirSync(kBenchDir)
-    .filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))
-    .map((file) => file.slice(0, -".ts".length))
-    .filter((name) => !kNotBenchmarks.has(name))
-    .sort();
-}
-
 /**
  * `shoal bench NAME [--pes N] [--list] [options...]`: shoal's own options are taken from anywhere
  * before `--`; the first other word is the name; everything else goes to the benchmark, in order.
  */
 async function bench(argv: readonly string[]): Promise<number> {
+  // The suite, and its report (bench-report.ts, which loads Vega: only when asked for).
+  if (argv[0] === "all") return benchAll(argv.slice(1));
+  if (argv[0] === "report") return (await import("./bench-report.js")).benchReport(argv.slice(1));
   let pesText = "2";
   let procsText = "1";
   let name: string | undefined;
