@@ -1,5 +1,6 @@
 /**
- * Named compute kernels that every PE has: the reduction operators and the FFT building blocks.
+ * Named compute kernels that every PE has: the reduction operators, the histogram, and the FFT
+ * building blocks.
  *
  * @module
  */
@@ -7,3 +8,4 @@ export { bitAnd, bitOr, bitXor, combineValues, defineReduction, identityLike, ma
 export type { ReducibleValue, Reduction, ReductionDefinition, ReductionKernel, Scalar } from "./reductions.js";
 export { Twiddles, copyBlock, copyComplex, fftRows, isPowerOfTwo, nextPowerOfTwo, transformInto, twiddleRows, twiddlesOf } from "./fft.js";
 export type { ComplexView, FftRowsOptions, TwiddleOptions } from "./fft.js";
+export { countBins, kHistogramKernel } from "./histogram.js";

@@ -38,7 +38,7 @@ export type {
 } from "./array/index.js";
 export { bitAnd, bitOr, bitXor, defineReduction, max, min, prod, sum } from "../kernels/index.js";
 export type { ReducibleValue, Reduction, ReductionDefinition, Scalar } from "../kernels/index.js";
-export { copyComplex, fftRows, twiddleRows } from "../kernels/index.js";
+export { copyComplex, countBins, fftRows, twiddleRows } from "../kernels/index.js";
 export type { ComplexView, FftRowsOptions, TwiddleOptions } from "../kernels/index.js";
 export { fft, fft2d, ifft, ifft2d } from "./fft/index.js";
 export type { FftOptions } from "./fft/index.js";

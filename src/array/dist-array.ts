@@ -17,7 +17,7 @@
 import type { Vector } from "apache-arrow";
 import ndarray from "ndarray";
 
-import { reductionNamed, sum as sumOp, prod as prodOp, min as minOp, max as maxOp, type Reduction, type Scalar } from "../../kernels/index.js";
+import { kHistogramKernel, reductionNamed, sum as sumOp, prod as prodOp, min as minOp, max as maxOp, type Reduction, type Scalar } from "../../kernels/index.js";
 import { handOverArray, releaseHandOver } from "../am/index.js";
 import { ShoalRangeError, ShoalTypeError, StateError, describeValue } from "../errors.js";
 import type { Team } from "../team/index.js";
@@ -26,7 +26,7 @@ import { kDtypes, type AnyTypedArray, type Dtype, type DtypeInfo, type ElementOf
 import { Layout, type Distribution } from "./layout.js";
 import { copyFromVector, dtypeOfVector, vectorOf } from "./arrow.js";
 import {
-  bufferAm, createAm, fillAm, getAm, opAm, partial, partialAm, putAm, reduceTree, treeKeepsOrder, type OpRequest, type TreeLevel,
+  bufferAm, createAm, fillAm, getAm, histogramAm, opAm, partHistogram, partial, partialAm, putAm, reduceTree, treeKeepsOrder, type OpRequest, type TreeLevel,
 } from "./messages.js";
 import { Op, applyOp, isBitwise, type OpCode, type OpRun } from "./ops.js";
 import { ArrayState, forgetState, nextArrayId, registerState } from "./state.js";
@@ -1162,6 +1162,54 @@ export class DistArray<D extends Dtype = Dtype> {
    */
   sum(): Promise<ElementOf<D>> {
     return this.reduce(sumOp);
+  }
+
+  /**
+   * The histogram of every element (one-sided): counts in `bins` equal bins over `range`
+   * (`[lo, hi]`, default: the array's `min()` and `max()`), as NumPy's `histogram` makes them:
+   * each bin closed on the left, the last also on the right; values outside the range and NaN are
+   * not counted. Each PE counts its own part where it lies, with the `histogram` kernel
+   * (`kernels/histogram.ts`), and the caller adds the counts.
+   *
+   * @example
+   * ```ts
+   * const counts = await samples.histogram({ bins: 10, range: [0, 1] }); // a Float64Array of 10 counts
+   * ```
+   */
+  async histogram(options: { bins: number; range?: readonly [number, number] }): Promise<Float64Array> {
+    this.#checkOpen("histogram");
+    const bins = options?.bins;
+    if (typeof bins !== "number" || !Number.isInteger(bins) || bins < 1 || bins > 2 ** 24) {
+      throw new ShoalRangeError(`histogram: expected bins to be an integer in 1..${2 ** 24}, got ${describeValue(bins)}`);
+    }
+    let range = options.range;
+    if (range === undefined) {
+      range = [Number(await this.min()), Number(await this.max())];
+    } else if (!Array.isArray(range) || range.length !== 2 || !range.every((x) => typeof x === "number" && Number.isFinite(x))) {
+      throw new ShoalTypeError(`histogram: expected range to be [lo, hi], two finite numbers, got ${describeValue(range)}`);
+    }
+    let [lo, hi] = range;
+    if (lo > hi) throw new ShoalRangeError(`histogram: range [${lo}, ${hi}] is empty: give lo <= hi`);
+    if (lo === hi) {
+      // NumPy's rule for an empty span: half a unit either side.
+      lo -= 0.5;
+      hi += 0.5;
+    }
+    const layout = this.#layout;
+    const calls: Promise<Float64Array>[] = [];
+    for (let pe = 0; pe < layout.numPes; pe++) {
+      if (!this.#isNear(pe) && layout.localLength(pe) > 0) calls.push(this.#team.exec(pe, histogramAm, [this.#state.id, kHistogramKernel, lo, hi, bins]));
+    }
+    if (calls.length > 0) this.#team.flush();
+    const counts = new Float64Array(bins);
+    for (let pe = 0; pe < layout.numPes; pe++) {
+      if (this.#isNear(pe) && layout.localLength(pe) > 0) {
+        const part = partHistogram(this.#state, pe, kHistogramKernel, lo, hi, bins);
+        for (let b = 0; b < bins; b++) counts[b]! += part[b]!;
+      }
+    }
+    for (const part of await Promise.all(calls)) for (let b = 0; b < bins; b++) counts[b]! += part[b]!;
+    return counts;
   }
 
   /**

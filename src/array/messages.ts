@@ -12,7 +12,8 @@
  * @module
  */
 import { defineAm, type AmContext } from "../am/index.js";
-import { reductionNamed, type Scalar } from "../../kernels/index.js";
+import { countBins, kHistogramKernel, reductionNamed, type Scalar } from "../../kernels/index.js";
+import { RegistryError } from "../errors.js";
 import { kDtypes, type AnyTypedArray, type Dtype } from "./dtype.js";
 import { fillAt, getAt, putAt, runOpRequest, type OpRequest } from "./far-ops.js";
 import { stateOf, type ArrayState } from "./state.js";
@@ -154,6 +155,19 @@ export const putAm = withState("shoal.array.put", (state, pe, [, start, values]:
 export const fillAm = withState("shoal.array.fill", (state, pe, [, value]: [number, Scalar]) => {
   fillAt(state.target, state.layout.partOffset(pe), state.layout.localLength(pe), value);
 });
+
+/** The histogram of the owner's part: [array id, kernel name, lo, hi, bins] → the counts. */
+export const histogramAm = withState("shoal.array.histogram",
+  (state, rank, [, name, lo, hi, bins]: [number, string, number, number, number]) => partHistogram(state, rank, name, lo, hi, bins));
+
+/** The counts of PE `rank`'s part of `state` in `bins` bins over `[lo, hi]`, by the kernel named `name`. @internal */
+export function partHistogram(state: ArrayState, rank: number, name: string, lo: number, hi: number, bins: number): Float64Array {
+  if (name !== kHistogramKernel) throw new RegistryError(`histogram on PE ${state.team.worldPe(rank)}: no kernel named "${name}"`);
+  const counts = new Float64Array(bins);
+  const start = state.layout.partOffset(rank);
+  countBins(state.target.data, start, start + state.layout.localLength(rank), lo, hi, counts);
+  return counts;
+}
 
 /** The reduction of the owner's part with the operator named `name`, or undefined for an empty part. */
 export const partialAm = withState("shoal.array.partial", (state, pe, [, name]: [number, string]) => partial(state, pe, name));
