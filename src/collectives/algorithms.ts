@@ -69,7 +69,7 @@ export function createCollectives(engine: Engine, config: Pick<ShoalConfig, "bar
     // Every member must follow the same plan: the shape of the value decides it, so a member whose
     // value differs from rank 0's in shape fails the call (through `fits`) on the same schedule.
     const plan = planOf(team, op, op === "broadcast" ? null : value);
-    return runPlanned({ engine, c, team, plan, op, kernel, fits: (got, fromRank) => fits(c, value, got, c.rankOfPe(team.worldPe(fromRank))) }, value);
+    return runPlanned({ engine, c, team, plan, op, kernel, fits: (got, fromRank) => fits(c, value, got, fromRank) }, value);
   };
 
   return {

@@ -344,7 +344,7 @@ export async function scanPlanned(
   // Down: each member led gets what comes before it.
   for (let k = led.length - 1; k >= 0; k--) {
     const { level, group, before } = led[k]!;
-    for (let m = 1; m < group.length; m++) c.send(group[m]!, stepOf(level, 2, 0), offset === undefined ? before[m]! : combine(offset, before[m]!));
+    for (let m = 1; m < group.length; m++) c.send(group[m]!, stepOf(level, 2, 0), combine(offset, before[m]!));
   }
   return offset;
 }
