@@ -72,15 +72,16 @@ describe("shoal bench", () => {
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     const rows = result.stdout.split("\n").filter((line) => line.startsWith("procs "));
-    expect(rows).toHaveLength(6);
+    expect(rows).toHaveLength(7);
     expect(rows[0]).toContain("exec round trip");
     expect(rows[0]).toContain("(shoal / NNG)");
     expect(rows[1]).toContain("baseline: raw NNG round trip");
-    expect(rows[2]).toContain("batchAdd");
-    expect(rows[3]).toContain("baseline: 1 thread, Atomics.add");
-    expect(rows[4]).toContain("put");
-    expect(rows[4]).toContain("(shoal / NNG)");
-    expect(rows[5]).toContain("baseline: raw NNG");
+    expect(rows[2]).toContain("batchAdd(indices, 1) of all 20000 indices per PE");
+    expect(rows[3]).toContain("await batchAdd(batch, 1), one batch of 1000 after another");
+    expect(rows[4]).toContain("baseline: 1 thread, Atomics.add");
+    expect(rows[5]).toContain("put");
+    expect(rows[5]).toContain("(shoal / NNG)");
+    expect(rows[6]).toContain("baseline: raw NNG");
     expect(result.stdout.match(/^check: ok: /gm)).toHaveLength(3);
   });
 

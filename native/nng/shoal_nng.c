@@ -30,6 +30,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ enum {
   K_DISCONNECTED = 3, // x: NNG error code that closed it (0: closed here)
   K_DRAINED = 4,      // the pipe's send queue became empty after send() or flush() asked for it
   K_DIAL_FAILED = 5,  // pipe 0; x: dial request, y: NNG error code
+  K_DIRECT = 6,       // as K_MESSAGE, for a direct message that no sink took (see "direct lanes")
 };
 #define ITEM_WORDS 5
 
@@ -51,6 +53,8 @@ enum {
 #define LARGE_BYTES (64 * 1024)     // messages this large get their own buffer
 #define KEEP_BYTES (1024 * 1024)     // idle buffers up to this size are always kept
 #define MAX_SLOTS 65536             // connections open at once on one socket
+#define DIRECT_BIT 0x80000000u      // in a message's length word: a direct message
+#define LENGTH_MASK 0x7fffffffu
 
 typedef struct sock sock;
 typedef struct conn conn;
@@ -79,9 +83,14 @@ struct conn {
   size_t rlen;
   uint8_t *big; // a large message being read straight into its own buffer
   size_t big_len, big_have;
+  bool big_direct;
   // Under s->mtx. `starting`: published, but conn_open has not yet started its first read, so
   // the JS thread must not free it even if it has closed already.
   bool closed, paused, starting;
+  // Under s->mtx. `trusted`: shared for direct sends (share()), so its direct messages may go to
+  // the PEs' sinks. `users`: direct senders using it now; it is not freed while any is.
+  bool trusted;
+  int users;
   conn *all_prev, *all_next, *pause_next, *zombie_next;
   // Under cmtx: `fill` takes new messages while `flight` is being written.
   nng_mtx *cmtx;
@@ -120,6 +129,12 @@ struct sock {
   bool released;  // JS thread only: close() has run
   bool draining;  // JS thread only: drain() is running (poll() from a callback is a no-op)
   bool signaled;  // under mtx: a call of the threadsafe function is pending
+  // Direct lanes (under mtx): `shared`: this is the process's socket for direct sends.
+  // `io_queued`: messages in `pending`; `delivering`: JavaScript is handling a batch with messages.
+  // A direct message goes to a sink only while both say the JS side has handled every message.
+  bool shared, delivering;
+  size_t io_queued;
+  int direct_users; // under g_mtx: direct senders inside this socket now
   size_t max_msg, send_hwm, recv_hwm;
   // Idle buffers up to these sizes are kept for the next message: a fresh large buffer costs a
   // page fault per 4 KiB page, which cut 16 MiB streaming from 2.5 to 0.8 GB/s on a VM.
@@ -137,9 +152,102 @@ struct sock {
   dialreq *dials; // under mtx
 };
 
+typedef struct sink sink;
+
 struct envdata {
-  sock *open; // the open sockets of this environment
+  sock *open;  // the open sockets of this environment
+  sink *sinks; // the open sinks of this environment
 };
+
+// ---------------------------------------------------------------------------------------------
+// direct lanes
+//
+// A PE of a multi-process job may send a small frame to a PE of another process straight through
+// the connection its process's IO worker owns (direct_send, from the PE's own thread), and that
+// frame may reach the destination PE straight from the receiving callback (its sink), instead of
+// through both IO workers: two thread hand-offs fewer each way. The TypeScript side is
+// src/lamellae/nng/direct.ts; what follows keeps every PE's frames in order across both lanes.
+//
+// - A direct message is one whole stream entry (io/wire.ts: a FRAME with no large payloads), its
+//   length word marked with DIRECT_BIT, so the receiver can take it out of a connection whose
+//   stream of entries is cut anywhere. Any thread may queue one: the connection's send queue is
+//   under its cmtx, and conn.users keeps it from being freed meanwhile.
+// - Send order: a PE sends directly only when its IO worker has handed to the connections every
+//   record the PE gave it before (g_handed, which the IO worker sets after each flush, against the
+//   count the PE passes); otherwise the frame takes the IO worker's lane behind the others.
+// - The IO worker sends its own answers (far operations it served) on the direct lane too, and a
+//   frame whose requests the receiving IO worker answers (SERVABLE) never goes to a sink: the PE
+//   is not woken for it.
+// - Receive order: the receiving callback gives a direct message to the destination PE's sink only
+//   when (1) the IO worker's JavaScript has handled every message that arrived before it on its
+//   socket (io_queued, delivering), and (2) the PE is committed to sleep: its ASLEEP word is 2,
+//   which the PE stores (by compare-exchange from 1) only after it found its ring empty, and which
+//   the IO worker clears after every batch it handles (so a frame it put in the ring meanwhile
+//   turns that compare-exchange, or this test, down). So every earlier frame has been read, and the
+//   PE reads its sink before its ring, so every later one comes after. Anything else goes to the
+//   IO worker as a K_DIRECT item, which it handles like any entry of that stream.
+// - Only pipes the IO worker shared (authenticated ones) have their direct messages looked at.
+//
+// Locks: g_mtx guards g_direct, g_pipes, g_handed and every socket's direct_users; it may be held
+// while taking a socket's mtx, never the reverse. g_sink_mtx guards the sink table and every
+// sink's queue; it may be taken under a socket's mtx, and nothing is taken under it.
+
+#define ENTRY_BYTES 16    // a stream entry's header (io/wire.ts)
+#define ENTRY_FRAME 1     // its kind FRAME
+#define FRAME_HEADER_BYTES 8 // a frame's header (lamellae/frame.ts)
+#define FRAME_SERVABLE 2  // its flag SERVABLE: every message is one the IO worker answers
+#define SINK_ASLEEP 0     // the PE's words: 0 awake, 1 about to sleep, 2 committed to sleep
+#define SINK_PENDING 1    // 1 while frames wait in the sink
+#define ASLEEP_COMMITTED 2
+
+struct sink {
+  uint32_t pe;
+  int32_t *flags;   // the PE's two words, in its SharedArrayBuffer
+  napi_ref flags_ref;
+  napi_threadsafe_function tsfn;
+  envdata *env;
+  sink *env_prev, *env_next;
+  int refs;         // the JS wrapper and the threadsafe function (JS thread)
+  bool closed;      // set on the JS thread, under g_sink_mtx
+  bool signaled;    // under g_sink_mtx: a call of the threadsafe function is pending
+  uint8_t *q;       // under g_sink_mtx: frames, each a u32 length, the bytes, padding to 8
+  size_t q_head, q_len, q_cap;
+};
+
+static pthread_mutex_t g_mtx = PTHREAD_MUTEX_INITIALIZER;
+static sock *g_direct;                  // the process's socket for direct sends (its IO worker's)
+static uint32_t *g_pipes;               // by rank: the pipe of its connection, 0 while none
+static size_t g_pipes_len;
+static uint32_t *g_handed;              // by local PE: records the IO worker has handed on
+static size_t g_handed_len;
+static pthread_mutex_t g_sink_mtx = PTHREAD_MUTEX_INITIALIZER;
+static sink **g_sinks;                  // by PE
+static size_t g_sinks_len;
+static size_t g_sinks_lo = SIZE_MAX, g_sinks_hi; // the PEs that have had a sink: [lo, hi)
+
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void wr32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+// Sets table[index] = value, growing the table with zeros (under the table's lock).
+static int table_set(uint32_t **table, size_t *len, size_t index, uint32_t value) {
+  if (index >= *len) {
+    size_t n = *len < 16 ? 16 : *len;
+    while (n <= index) n *= 2;
+    uint32_t *t = realloc(*table, n * sizeof(uint32_t));
+    if (t == NULL) return NNG_ENOMEM;
+    memset(t + *len, 0, (n - *len) * sizeof(uint32_t));
+    *table = t;
+    *len = n;
+  }
+  (*table)[index] = value;
+  return 0;
+}
 
 // ---------------------------------------------------------------------------------------------
 // batches
@@ -167,20 +275,21 @@ static int batch_item(batch *b, uint32_t kind, uint32_t pipe, uint32_t x, uint32
   return 0;
 }
 
-static int batch_small(batch *b, uint32_t pipe, const uint8_t *src, size_t len) {
+// `kind`: K_MESSAGE or K_DIRECT.
+static int batch_small(batch *b, uint32_t kind, uint32_t pipe, const uint8_t *src, size_t len) {
   size_t at = (b->packed_len + 7) & ~(size_t)7;
   if (grow((void **)&b->packed, &b->packed_cap, at + len, 1, 64 * 1024) != 0) return NNG_ENOMEM;
   memcpy(b->packed + at, src, len);
   b->packed_len = at + len;
-  return batch_item(b, K_MESSAGE, pipe, 0, (uint32_t)at, (uint32_t)len);
+  return batch_item(b, kind, pipe, 0, (uint32_t)at, (uint32_t)len);
 }
 
 // Takes `buf` (malloc'd) on success only.
-static int batch_large(batch *b, uint32_t pipe, uint8_t *buf, size_t len) {
+static int batch_large(batch *b, uint32_t kind, uint32_t pipe, uint8_t *buf, size_t len) {
   size_t cap = b->large_cap;
   if (grow((void **)&b->large, &cap, b->large_count + 1, sizeof(uint8_t *), 8) != 0) return NNG_ENOMEM;
   if (grow((void **)&b->large_len, &b->large_cap, b->large_count + 1, sizeof(size_t), 8) != 0) return NNG_ENOMEM;
-  if (batch_item(b, K_MESSAGE, pipe, (uint32_t)(b->large_count + 1), 0, (uint32_t)len) != 0) return NNG_ENOMEM;
+  if (batch_item(b, kind, pipe, (uint32_t)(b->large_count + 1), 0, (uint32_t)len) != 0) return NNG_ENOMEM;
   b->large[b->large_count] = buf;
   b->large_len[b->large_count] = len;
   b->large_count++;
@@ -340,6 +449,53 @@ static void conn_fail(conn *c, int reason) {
   if (w) wake(s);
 }
 
+// Appends a frame to a sink's queue (under g_sink_mtx).
+static int sink_push(sink *k, const uint8_t *frame, size_t len) {
+  if (k->q_head == k->q_len) k->q_head = k->q_len = 0;
+  size_t need = k->q_len + HEADER_BYTES + ((len + 7) & ~(size_t)7);
+  if (grow((void **)&k->q, &k->q_cap, need, 1, 64 * 1024) != 0) return NNG_ENOMEM;
+  wr32(k->q + k->q_len, (uint32_t)len);
+  memcpy(k->q + k->q_len + HEADER_BYTES, frame, len);
+  k->q_len = need;
+  return 0;
+}
+
+// A direct message `m[0..len)` (one stream entry): gives its frame to the destination PE's sink
+// when the order rules above allow it (under s->mtx). Returns whether it did.
+static bool to_sink(sock *s, const uint8_t *m, size_t len) {
+  if (s->io_queued > 0 || s->delivering || len < ENTRY_BYTES) return false;
+  if (m[0] != ENTRY_FRAME || m[1] != 0 || m[2] != 0 || m[3] != 0) return false; // a frame without large payloads
+  uint32_t dest = rd32(m + 4);
+  size_t frame_len = rd32(m + 8);
+  if (frame_len > len - ENTRY_BYTES || frame_len < FRAME_HEADER_BYTES) return false;
+  if ((m[ENTRY_BYTES + 2] & FRAME_SERVABLE) != 0) return false; // the IO worker answers it, the PE sleeps on
+  bool taken = false, call = false;
+  pthread_mutex_lock(&g_sink_mtx);
+  sink *k = dest < g_sinks_len ? g_sinks[dest] : NULL;
+  if (k != NULL && !k->closed && __atomic_load_n(&k->flags[SINK_ASLEEP], __ATOMIC_SEQ_CST) == ASLEEP_COMMITTED &&
+      sink_push(k, m + ENTRY_BYTES, frame_len) == 0) {
+    taken = true;
+    __atomic_store_n(&k->flags[SINK_PENDING], 1, __ATOMIC_SEQ_CST);
+    call = !k->signaled;
+    k->signaled = true;
+    // Under the lock: a sink is closed (and its threadsafe function released) only under it.
+    if (call) napi_call_threadsafe_function(k->tsfn, NULL, napi_tsfn_nonblocking);
+  }
+  pthread_mutex_unlock(&g_sink_mtx);
+  return taken;
+}
+
+// After the IO worker's JavaScript handled a batch with messages: it may have put frames in any
+// PE's ring, so no PE counts as committed to sleep until it checks its ring again.
+static void sinks_wake_all(void) {
+  pthread_mutex_lock(&g_sink_mtx);
+  for (size_t i = g_sinks_lo; i < g_sinks_hi; i++) {
+    sink *k = g_sinks[i];
+    if (k != NULL && !k->closed) __atomic_store_n(&k->flags[SINK_ASLEEP], 0, __ATOMIC_SEQ_CST);
+  }
+  pthread_mutex_unlock(&g_sink_mtx);
+}
+
 // Cuts the bytes in c->rbuf into messages (under s->mtx). Returns an NNG error that must close
 // the connection, or 0.
 static int parse_locked(conn *c) {
@@ -348,13 +504,20 @@ static int parse_locked(conn *c) {
   size_t pos = 0;
   int rv = 0;
   while (c->rlen - pos >= HEADER_BYTES) {
-    size_t len = (size_t)p[pos] | (size_t)p[pos + 1] << 8 | (size_t)p[pos + 2] << 16 | (size_t)p[pos + 3] << 24;
+    uint32_t word = rd32(p + pos);
+    bool direct = (word & DIRECT_BIT) != 0;
+    size_t len = word & LENGTH_MASK;
     if (len > s->max_msg) {
       rv = NNG_EMSGSIZE;
       break;
     }
     size_t avail = c->rlen - pos - HEADER_BYTES;
     if (avail >= len) {
+      if (direct && c->trusted && to_sink(s, p + pos + HEADER_BYTES, len)) {
+        pos += HEADER_BYTES + len;
+        continue;
+      }
+      uint32_t kind = direct ? K_DIRECT : K_MESSAGE;
       if (len >= LARGE_BYTES) {
         uint8_t *m = malloc(len);
         if (m == NULL) {
@@ -362,14 +525,15 @@ static int parse_locked(conn *c) {
           break;
         }
         memcpy(m, p + pos + HEADER_BYTES, len);
-        if ((rv = batch_large(s->pending, c->id, m, len)) != 0) {
+        if ((rv = batch_large(s->pending, kind, c->id, m, len)) != 0) {
           free(m);
           break;
         }
-      } else if ((rv = batch_small(s->pending, c->id, p + pos + HEADER_BYTES, len)) != 0) {
+      } else if ((rv = batch_small(s->pending, kind, c->id, p + pos + HEADER_BYTES, len)) != 0) {
         break;
       }
       s->pending_bytes += len;
+      s->io_queued++;
       pos += HEADER_BYTES + len;
       continue;
     }
@@ -380,6 +544,7 @@ static int parse_locked(conn *c) {
         break;
       }
       memcpy(m, p + pos + HEADER_BYTES, avail);
+      c->big_direct = direct;
       c->big = m;
       c->big_len = len;
       c->big_have = avail;
@@ -412,9 +577,10 @@ static void recv_cb(void *arg) {
   if (c->big != NULL) {
     c->big_have += n;
     if (c->big_have == c->big_len) {
-      rv = batch_large(s->pending, c->id, c->big, c->big_len);
+      rv = batch_large(s->pending, c->big_direct ? K_DIRECT : K_MESSAGE, c->id, c->big, c->big_len);
       if (rv == 0) {
         s->pending_bytes += c->big_len;
+        s->io_queued++;
         c->big = NULL;
       }
     }
@@ -587,6 +753,14 @@ static void destroy(sock *s) {
   if (s->destroyed) return;
   s->destroyed = true;
   env_unlink(s);
+  pthread_mutex_lock(&g_mtx);
+  if (g_direct == s) g_direct = NULL;
+  while (s->direct_users > 0) { // a PE's direct_send is inside; it leaves in microseconds
+    pthread_mutex_unlock(&g_mtx);
+    nng_msleep(1);
+    pthread_mutex_lock(&g_mtx);
+  }
+  pthread_mutex_unlock(&g_mtx);
   nng_mtx_lock(s->mtx);
   __atomic_store_n(&s->closing, 1, __ATOMIC_RELEASE);
   nng_mtx_unlock(s->mtx);
@@ -678,13 +852,16 @@ static size_t drain(napi_env env, napi_value callback, sock *s, bool from_poll) 
   s->spare = NULL;
   s->signaled = false;
   s->pending_bytes = 0;
+  bool messages = s->io_queued > 0;
+  s->io_queued = 0;
+  if (messages) s->delivering = true;
   conn *resume = s->paused;
   s->paused = NULL;
   for (conn *c = resume; c != NULL; c = c->pause_next) c->paused = false;
   conn *dead = NULL;
   for (conn **p = &s->zombies; *p != NULL;) {
     conn *c = *p;
-    if (c->starting) { // conn_open still holds it; a later drain frees it
+    if (c->starting || c->users > 0) { // conn_open or a direct sender still holds it; a later drain frees it
       p = &c->zombie_next;
       continue;
     }
@@ -729,6 +906,12 @@ static size_t drain(napi_env env, napi_value callback, sock *s, bool from_poll) 
     batch_free(b);
     return items;
   }
+  if (messages) {
+    if (s->shared) sinks_wake_all();
+    nng_mtx_lock(s->mtx);
+    s->delivering = false;
+    nng_mtx_unlock(s->mtx);
+  }
   batch_reset(b, s->keep_batch);
   s->spare = b;
   return items;
@@ -748,8 +931,11 @@ static void tsfn_finalize(napi_env env, void *data, void *hint) {
 
 static void wrap_finalize(napi_env env, void *data, void *hint) { sock_unref((sock *)data); }
 
+static void sink_close(sink *k, bool in_cleanup);
+
 static void env_cleanup(void *arg) {
   envdata *ed = arg;
+  while (ed->sinks != NULL) sink_close(ed->sinks, true); // unlinks it
   while (ed->open != NULL) destroy(ed->open); // unlinks it
 }
 
@@ -936,36 +1122,26 @@ static bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   return false;
 }
 
-// send(pipe, bytes) -> bytes queued on the pipe after this one (>= 0), or -error
-static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  sock *s = this_sock(env, info, &argc, argv);
-  if (s == NULL) return NULL;
-  uint8_t *data = NULL;
-  size_t len = 0;
-  if (argc < 2 || !get_bytes(env, argv[1], &data, &len)) {
-    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: send(pipe, bytes) expects a typed array, DataView or ArrayBuffer");
-    return NULL;
-  }
-  if (s->destroyed) return number(env, -NNG_ECLOSED);
-  if (len > s->max_msg || len > UINT32_MAX) return number(env, -NNG_EMSGSIZE);
-  uint32_t id = (uint32_t)get_number(env, argv[0]);
-  nng_mtx_lock(s->mtx);
-  conn *c = slot_get(s, id); // only this thread frees connections, so `c` stays valid below
-  nng_mtx_unlock(s->mtx);
-  if (c == NULL) return number(env, -NNG_ENOENT);
+// Queues one message on `c`: its length word (`bits` | length), `a`, `b`, then `pad` zero bytes;
+// starts writing if nothing is in flight. Returns the bytes queued with it, -NNG_ENOMEM, or, when
+// `limit` bytes are queued already, -NNG_EAGAIN (and queues nothing). Any thread.
+static int64_t conn_queue(conn *c, uint32_t bits, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, size_t pad, size_t limit) {
+  sock *s = c->s;
+  size_t len = alen + blen + pad;
   nng_mtx_lock(c->cmtx);
+  if (c->fill_len + c->flight_len - c->flight_done >= limit) {
+    nng_mtx_unlock(c->cmtx);
+    return -NNG_EAGAIN;
+  }
   if (grow((void **)&c->fill, &c->fill_cap, c->fill_len + HEADER_BYTES + len, 1, 64 * 1024) != 0) {
     nng_mtx_unlock(c->cmtx);
-    return number(env, -NNG_ENOMEM);
+    return -NNG_ENOMEM;
   }
   uint8_t *h = c->fill + c->fill_len;
-  h[0] = (uint8_t)len;
-  h[1] = (uint8_t)(len >> 8);
-  h[2] = (uint8_t)(len >> 16);
-  h[3] = (uint8_t)(len >> 24);
-  if (len > 0) memcpy(h + HEADER_BYTES, data, len);
+  wr32(h, bits | (uint32_t)len);
+  if (alen > 0) memcpy(h + HEADER_BYTES, a, alen);
+  if (blen > 0) memcpy(h + HEADER_BYTES + alen, b, blen);
+  if (pad > 0) memset(h + HEADER_BYTES + alen + blen, 0, pad);
   c->fill_len += HEADER_BYTES + len;
   size_t queued = c->fill_len + c->flight_len - c->flight_done;
   bool start = !c->sending;
@@ -984,7 +1160,29 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   if (queued >= s->send_hwm) c->want_drain = true;
   nng_mtx_unlock(c->cmtx);
   if (start) send_flight(c);
-  return number(env, (double)queued);
+  return (int64_t)queued;
+}
+
+// send(pipe, bytes) -> bytes queued on the pipe after this one (>= 0), or -error
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  sock *s = this_sock(env, info, &argc, argv);
+  if (s == NULL) return NULL;
+  uint8_t *data = NULL;
+  size_t len = 0;
+  if (argc < 2 || !get_bytes(env, argv[1], &data, &len)) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: send(pipe, bytes) expects a typed array, DataView or ArrayBuffer");
+    return NULL;
+  }
+  if (s->destroyed) return number(env, -NNG_ECLOSED);
+  if (len > s->max_msg || len > LENGTH_MASK) return number(env, -NNG_EMSGSIZE);
+  uint32_t id = (uint32_t)get_number(env, argv[0]);
+  nng_mtx_lock(s->mtx);
+  conn *c = slot_get(s, id); // only this thread frees connections, so `c` stays valid below
+  nng_mtx_unlock(s->mtx);
+  if (c == NULL) return number(env, -NNG_ENOENT);
+  return number(env, (double)conn_queue(c, 0, data, len, NULL, 0, 0, SIZE_MAX));
 }
 
 // flush(pipe) -> true if bytes are queued (a K_DRAINED item follows when they are written)
@@ -1071,6 +1269,315 @@ static napi_value js_ref(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// share(rank, pipe) -> whether this socket is now the process's for direct sends: PEs may send to
+// process `rank` on `pipe` (0: not any more), and its direct messages may go to their sinks. A
+// process has one such socket (its IO worker's); another is refused.
+static napi_value js_share(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  sock *s = this_sock(env, info, &argc, argv);
+  if (s == NULL) return NULL;
+  uint32_t rank = (uint32_t)get_number(env, argv[0]);
+  uint32_t pipe = (uint32_t)get_number(env, argv[1]);
+  bool ok = !s->destroyed;
+  pthread_mutex_lock(&g_mtx);
+  if (ok && g_direct != NULL && g_direct != s) ok = false;
+  if (ok) {
+    g_direct = s;
+    ok = table_set(&g_pipes, &g_pipes_len, rank, pipe) == 0;
+  }
+  pthread_mutex_unlock(&g_mtx);
+  if (ok) {
+    nng_mtx_lock(s->mtx);
+    s->shared = true;
+    conn *c = pipe == 0 ? NULL : slot_get(s, pipe);
+    if (c != NULL) c->trusted = true;
+    nng_mtx_unlock(s->mtx);
+  }
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
+// sendDirect(pipe, entry, frame, frameLength) -> bytes queued on the pipe after it, or -error: a
+// direct message from the IO worker itself (a served answer), which the receiving socket may give
+// straight to the destination PE's sink.
+static napi_value js_send_direct(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  sock *s = this_sock(env, info, &argc, argv);
+  if (s == NULL) return NULL;
+  uint8_t *entry = NULL, *frame = NULL;
+  size_t entry_len = 0, frame_cap = 0;
+  if (argc < 4 || !get_bytes(env, argv[1], &entry, &entry_len) || entry_len != ENTRY_BYTES || !get_bytes(env, argv[2], &frame, &frame_cap)) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: sendDirect(pipe, entry, frame, frameLength)");
+    return NULL;
+  }
+  size_t frame_len = (size_t)get_number(env, argv[3]);
+  if (frame_len > frame_cap) return number(env, -NNG_EINVAL);
+  size_t pad = ((frame_len + 7) & ~(size_t)7) - frame_len;
+  if (s->destroyed) return number(env, -NNG_ECLOSED);
+  if (ENTRY_BYTES + frame_len + pad > s->max_msg) return number(env, -NNG_EMSGSIZE);
+  nng_mtx_lock(s->mtx);
+  conn *c = slot_get(s, (uint32_t)get_number(env, argv[0])); // freed only on this thread
+  nng_mtx_unlock(s->mtx);
+  if (c == NULL) return number(env, -NNG_ENOENT);
+  return number(env, (double)conn_queue(c, DIRECT_BIT, entry, ENTRY_BYTES, frame, frame_len, pad, SIZE_MAX));
+}
+
+// handed(localPe, count): the IO worker has handed to the connections the first `count` records
+// local PE `localPe` gave it (count modulo 2^32)
+static napi_value js_handed(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  sock *s = this_sock(env, info, &argc, argv);
+  if (s == NULL) return NULL;
+  uint32_t local = (uint32_t)get_number(env, argv[0]);
+  uint32_t count = (uint32_t)(int64_t)get_number(env, argv[1]);
+  pthread_mutex_lock(&g_mtx);
+  if (g_direct == s) table_set(&g_handed, &g_handed_len, local, count);
+  pthread_mutex_unlock(&g_mtx);
+  return NULL;
+}
+
+// directSend(localPe, rank, posted, entry, frame, frameLength, limit) -> 0: sent; 1: not now (take
+// the IO worker's lane); or -error. `entry`: the 16-byte entry header; `posted`: the records local
+// PE `localPe` has given its IO worker (count modulo 2^32); `limit`: not when the connection has
+// this many bytes queued already (then the IO worker's lane, and its back-pressure, take over).
+// Any thread.
+static napi_value js_direct_send(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *entry = NULL, *frame = NULL;
+  size_t entry_len = 0, frame_cap = 0;
+  if (argc < 7 || !get_bytes(env, argv[3], &entry, &entry_len) || entry_len != ENTRY_BYTES || !get_bytes(env, argv[4], &frame, &frame_cap)) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: directSend(localPe, rank, posted, entry, frame, frameLength, limit)");
+    return NULL;
+  }
+  uint32_t local = (uint32_t)get_number(env, argv[0]);
+  uint32_t rank = (uint32_t)get_number(env, argv[1]);
+  uint32_t posted = (uint32_t)(int64_t)get_number(env, argv[2]);
+  size_t frame_len = (size_t)get_number(env, argv[5]);
+  size_t limit = (size_t)get_number(env, argv[6]);
+  if (frame_len > frame_cap) return number(env, -NNG_EINVAL);
+  size_t pad = ((frame_len + 7) & ~(size_t)7) - frame_len;
+  pthread_mutex_lock(&g_mtx);
+  sock *s = g_direct;
+  conn *c = NULL;
+  uint32_t handed = local < g_handed_len ? g_handed[local] : 0;
+  uint32_t pipe = rank < g_pipes_len ? g_pipes[rank] : 0;
+  if (s != NULL && handed == posted && pipe != 0 && ENTRY_BYTES + frame_len + pad <= s->max_msg) {
+    nng_mtx_lock(s->mtx);
+    c = is_closing(s) ? NULL : slot_get(s, pipe);
+    if (c != NULL && c->trusted) c->users++;
+    else c = NULL;
+    nng_mtx_unlock(s->mtx);
+  }
+  if (c == NULL) {
+    pthread_mutex_unlock(&g_mtx);
+    return number(env, 1);
+  }
+  s->direct_users++;
+  pthread_mutex_unlock(&g_mtx);
+  int64_t queued = conn_queue(c, DIRECT_BIT, entry, ENTRY_BYTES, frame, frame_len, pad, limit < s->send_hwm ? limit : s->send_hwm);
+  pthread_mutex_lock(&g_mtx);
+  nng_mtx_lock(s->mtx);
+  c->users--;
+  bool w = c->users == 0 && c->closed && !is_closing(s) && mark_signaled(s); // its owner may free it now
+  nng_mtx_unlock(s->mtx);
+  if (w) wake(s);
+  s->direct_users--;
+  pthread_mutex_unlock(&g_mtx);
+  if (queued == -NNG_EAGAIN) return number(env, 1); // congested: the IO worker's lane waits for it
+  return number(env, queued < 0 ? (double)queued : 0);
+}
+
+// --- sinks (on the PE's thread)
+
+static void sink_unref(sink *k) {
+  if (--k->refs == 0) free(k);
+}
+
+static void sink_call_js(napi_env env, napi_value callback, void *context, void *data) {
+  sink *k = context;
+  if (env == NULL || k == NULL || k->closed) return;
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  if (napi_call_function(env, undefined, callback, 0, NULL, NULL) == napi_pending_exception) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
+}
+
+static void sink_tsfn_finalize(napi_env env, void *data, void *hint) { sink_unref((sink *)data); }
+
+static void sink_wrap_finalize(napi_env env, void *data, void *hint) {
+  sink *k = data;
+  sink_close(k, true); // collected while open: the PE has gone
+  sink_unref(k);
+}
+
+static void sink_close(sink *k, bool in_cleanup) {
+  if (k->closed) return;
+  pthread_mutex_lock(&g_sink_mtx);
+  k->closed = true;
+  if (k->pe < g_sinks_len && g_sinks[k->pe] == k) g_sinks[k->pe] = NULL;
+  free(k->q);
+  k->q = NULL;
+  k->q_head = k->q_len = k->q_cap = 0;
+  pthread_mutex_unlock(&g_sink_mtx);
+  if (k->env != NULL) {
+    if (k->env_prev != NULL) k->env_prev->env_next = k->env_next;
+    else k->env->sinks = k->env_next;
+    if (k->env_next != NULL) k->env_next->env_prev = k->env_prev;
+    k->env = NULL;
+  }
+  napi_release_threadsafe_function(k->tsfn, napi_tsfn_abort);
+  (void)in_cleanup; // the reference to the words goes with the environment
+}
+
+static sink *this_sink(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *k = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &k) != napi_ok) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: not a Sink");
+    return NULL;
+  }
+  return k;
+}
+
+// new Sink(pe, words, onFrames): PE `pe`'s sink for direct messages. `words`: an Int32Array of at
+// least 2 on a SharedArrayBuffer ([ASLEEP, PENDING], see above); onFrames() is called (on this
+// thread) when frames arrive while it is committed to sleep.
+static napi_value js_sink_new(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], self, name;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  bool is = false;
+  napi_typedarray_type type;
+  size_t length = 0, offset;
+  void *data = NULL;
+  napi_value ab;
+  if (argc < 3 || napi_is_typedarray(env, argv[1], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &offset) != napi_ok || type != napi_int32_array || length < 2) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: Sink(pe, words: Int32Array(2) on a SharedArrayBuffer, onFrames)");
+    return NULL;
+  }
+  envdata *ed = NULL;
+  CHECK(napi_get_instance_data(env, (void **)&ed));
+  uint32_t pe = (uint32_t)get_number(env, argv[0]);
+  sink *k = calloc(1, sizeof(sink));
+  if (k == NULL) {
+    napi_throw_error(env, "ERR_SHOAL_NNG", "shoal_nng: out of memory");
+    return NULL;
+  }
+  k->pe = pe;
+  k->flags = data;
+  CHECK(napi_create_string_utf8(env, "shoal.sink", NAPI_AUTO_LENGTH, &name));
+  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, k, sink_tsfn_finalize, k, sink_call_js, &k->tsfn) != napi_ok) {
+    free(k);
+    napi_throw_error(env, "ERR_SHOAL_NNG", "shoal_nng: could not create the threadsafe function");
+    return NULL;
+  }
+  k->refs = 1;
+  napi_unref_threadsafe_function(env, k->tsfn); // a sink never keeps its thread alive
+  bool taken = false;
+  pthread_mutex_lock(&g_sink_mtx);
+  sink **slot = NULL;
+  if (pe >= g_sinks_len) {
+    size_t n = g_sinks_len < 16 ? 16 : g_sinks_len;
+    while (n <= pe) n *= 2;
+    sink **t = realloc(g_sinks, n * sizeof(sink *));
+    if (t != NULL) {
+      memset(t + g_sinks_len, 0, (n - g_sinks_len) * sizeof(sink *));
+      g_sinks = t;
+      g_sinks_len = n;
+    }
+  }
+  if (pe < g_sinks_len) slot = &g_sinks[pe];
+  if (slot != NULL && *slot != NULL) taken = true;
+  else if (slot != NULL) {
+    *slot = k;
+    if (pe < g_sinks_lo) g_sinks_lo = pe;
+    if (pe + 1 > g_sinks_hi) g_sinks_hi = pe + 1;
+  }
+  pthread_mutex_unlock(&g_sink_mtx);
+  if (slot == NULL || taken) {
+    k->closed = true;
+    napi_release_threadsafe_function(k->tsfn, napi_tsfn_abort);
+    napi_throw_error(env, "ERR_SHOAL_NNG", taken ? "shoal_nng: this PE has a sink already" : "shoal_nng: out of memory");
+    return NULL;
+  }
+  napi_create_reference(env, argv[1], 1, &k->flags_ref); // keeps the words alive while the sink is
+  if (napi_wrap(env, self, k, sink_wrap_finalize, NULL, NULL) != napi_ok) {
+    sink_close(k, false);
+    napi_throw_error(env, "ERR_SHOAL_NNG", "shoal_nng: napi_wrap failed");
+    return NULL;
+  }
+  k->refs = 2;
+  k->env = ed;
+  k->env_next = ed->sinks;
+  if (ed->sinks != NULL) ed->sinks->env_prev = k;
+  ed->sinks = k;
+  return self;
+}
+
+// take(into: Uint8Array) -> the length of the next frame, copied to `into`, or -1 when none waits
+static napi_value js_sink_take(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  sink *k = this_sink(env, info, &argc, argv);
+  if (k == NULL) return NULL;
+  uint8_t *into = NULL;
+  size_t cap = 0;
+  if (argc < 1 || !get_bytes(env, argv[0], &into, &cap)) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: take(into) expects a typed array");
+    return NULL;
+  }
+  pthread_mutex_lock(&g_sink_mtx);
+  if (k->closed || k->q_head == k->q_len) {
+    k->q_head = k->q_len = 0;
+    k->signaled = false;
+    if (!k->closed) __atomic_store_n(&k->flags[SINK_PENDING], 0, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&g_sink_mtx);
+    return number(env, -1);
+  }
+  size_t len = rd32(k->q + k->q_head);
+  if (len > cap) {
+    pthread_mutex_unlock(&g_sink_mtx);
+    napi_throw_range_error(env, "ERR_SHOAL_NNG", "shoal_nng: a direct frame is larger than the buffer to take it");
+    return NULL;
+  }
+  memcpy(into, k->q + k->q_head + HEADER_BYTES, len);
+  k->q_head += HEADER_BYTES + ((len + 7) & ~(size_t)7);
+  if (k->q_head == k->q_len) {
+    k->q_head = k->q_len = 0;
+    k->signaled = false;
+    __atomic_store_n(&k->flags[SINK_PENDING], 0, __ATOMIC_SEQ_CST);
+    if (k->q_cap > KEEP_BYTES) {
+      free(k->q);
+      k->q = NULL;
+      k->q_cap = 0;
+    }
+  }
+  pthread_mutex_unlock(&g_sink_mtx);
+  return number(env, (double)len);
+}
+
+static napi_value js_sink_close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  sink *k = this_sink(env, info, &argc, NULL);
+  if (k == NULL) return NULL;
+  if (!k->closed) {
+    sink_close(k, false);
+    if (k->flags_ref != NULL) napi_delete_reference(env, k->flags_ref);
+    k->flags_ref = NULL;
+  }
+  return NULL;
+}
+
 static napi_value js_error_text(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
@@ -1099,10 +1606,21 @@ NAPI_MODULE_INIT() {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default, NULL},
       {"poll", NULL, js_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"share", NULL, js_share, NULL, NULL, NULL, napi_default, NULL},
+      {"handed", NULL, js_handed, NULL, NULL, NULL, napi_default, NULL},
+      {"sendDirect", NULL, js_send_direct, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value ctor, fn;
   CHECK(napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, js_new, NULL, sizeof methods / sizeof methods[0], methods, &ctor));
   CHECK(napi_set_named_property(env, exports, "Socket", ctor));
+  napi_property_descriptor sink_methods[] = {
+      {"take", NULL, js_sink_take, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, js_sink_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_class(env, "Sink", NAPI_AUTO_LENGTH, js_sink_new, NULL, sizeof sink_methods / sizeof sink_methods[0], sink_methods, &ctor));
+  CHECK(napi_set_named_property(env, exports, "Sink", ctor));
+  CHECK(napi_create_function(env, "directSend", NAPI_AUTO_LENGTH, js_direct_send, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "directSend", fn));
   CHECK(napi_create_function(env, "errorText", NAPI_AUTO_LENGTH, js_error_text, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "errorText", fn));
   CHECK(napi_create_function(env, "version", NAPI_AUTO_LENGTH, js_version, NULL, &fn));

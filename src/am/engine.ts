@@ -24,7 +24,7 @@
  */
 import type { ShoalConfig } from "../config/index.js";
 import { PeFailureError, RemoteError, ShoalError, toError } from "../errors.js";
-import { frameMessageCount, frameSource, kFrameHeaderBytes, writeFrameHeader, type ShmTransport } from "../lamellae/index.js";
+import { frameMessageCount, frameSource, kFrameHeaderBytes, kFrameServable, writeFrameHeader, type ShmTransport } from "../lamellae/index.js";
 import { FrameReader, FrameWriter } from "./codec.js";
 import {
   MessageKind, kFlagError, kFlagForSend, kFlagNoAck, kFlagReplyWanted, kFlagTracked, kMessageHeaderBytes, type ErrorInfo,
@@ -94,6 +94,8 @@ export class Engine {
   #dirtyCount = 0;
   readonly #isDirty: Uint8Array;
   readonly #acksOwed: Uint32Array;
+  /** By destination: requests in its frame so far for AMs its IO worker may serve (AmEntry.servable). */
+  readonly #servable: Uint32Array;
   /** The handler context for messages from each source: it depends on nothing else, so it is made once. */
   readonly #contexts: readonly AmContext[];
   readonly #reader: FrameReader;
@@ -129,6 +131,7 @@ export class Engine {
     this.#dirty = new Int32Array(this.numPes);
     this.#isDirty = new Uint8Array(this.numPes);
     this.#acksOwed = new Uint32Array(this.numPes);
+    this.#servable = new Uint32Array(this.numPes);
     this.#contexts = Array.from({ length: this.numPes }, (_, src) => Object.freeze({ pe: this.pe, numPes: this.numPes, src }));
     this.#reader = new FrameReader(transport);
     this.#lastFrameAt = performance.now();
@@ -208,6 +211,7 @@ export class Engine {
       throw error;
     }
     writer.complete();
+    if (entry.servable) this.#servable[dest]!++;
     this.counters.requestsSent++;
   }
 
@@ -233,7 +237,9 @@ export class Engine {
       writer.messages++;
     }
     if (writer.messages === 0) return;
-    writeFrameHeader(writer.view, this.pe, 0, writer.messages);
+    const servable = this.#servable[dest] === writer.messages;
+    this.#servable[dest] = 0;
+    writeFrameHeader(writer.view, this.pe, servable ? kFrameServable : 0, writer.messages);
     const length = writer.position;
     writer.position = kFrameHeaderBytes;
     writer.messages = 0;
@@ -704,6 +710,7 @@ export class Engine {
   stop(): void {
     this.#flushAll();
     this.#stopped = true;
+    this.transport.close();
     if (this.#sleeping) {
       this.#sleeping = false;
       this.transport.endSleep();

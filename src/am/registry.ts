@@ -79,6 +79,11 @@ export interface AmEntry {
   readonly handler: AmHandler<unknown, unknown>;
   /** Whether the argument is a tuple spread into the function (activities). */
   readonly spread: boolean;
+  /**
+   * Whether the IO worker of the destination's process may answer a request for it itself (see
+   * `FrameServer` in lamellae/io/service.ts): set by {@link markServable}.
+   */
+  servable: boolean;
   id: number;
 }
 
@@ -118,7 +123,7 @@ function register(name: string, handler: AmHandler<unknown, unknown>, spread: bo
   if (table.entries.has(name)) {
     throw new RegistryError(`${what}: the name "${name}" is defined twice; every active message and activity needs its own name`);
   }
-  const entry: AmEntry = { name, handler, spread, id: -1 };
+  const entry: AmEntry = { name, handler, spread, servable: false, id: -1 };
   table.entries.set(name, entry);
   return entry;
 }
@@ -157,6 +162,19 @@ export function defineActivity<A extends unknown[], R>(name: string, fn: (...arg
   const handler: AmHandler<unknown, unknown> = (_ctx, args) => fn(...(args as A));
   const entry = register(name, handler, true, "defineActivity");
   return { name, [kBrand]: entry } as Activity<A, Awaited<R>>;
+}
+
+/**
+ * Marks `am` as one the IO worker of the destination's process may serve (the arrays' far
+ * operations). A frame of such requests only is flagged so (lamellae/frame.ts): on a direct lane
+ * between processes, the receiving socket gives it to that IO worker, never to the destination
+ * PE's sink, so the PE is not woken.
+ * @internal
+ */
+export function markServable(am: object): void {
+  const entry = entryOf(am);
+  if (entry === undefined) throw new RegistryError(`markServable: expected an active message from defineAm, got ${typeof am}`);
+  entry.servable = true;
 }
 
 /** The entry behind an AM or activity reference, or undefined when `value` is not one. @internal */

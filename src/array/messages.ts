@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { defineAm, type AmContext } from "../am/index.js";
+import { defineAm, markServable, type AmContext } from "../am/index.js";
 import { countBins, kHistogramKernel, reductionNamed, type Scalar } from "../../kernels/index.js";
 import { RegistryError } from "../errors.js";
 import { kDtypes, type AnyTypedArray, type Dtype } from "./dtype.js";
@@ -155,6 +155,10 @@ export const putAm = withState("shoal.array.put", (state, pe, [, start, values]:
 export const fillAm = withState("shoal.array.fill", (state, pe, [, value]: [number, Scalar]) => {
   fillAt(state.target, state.layout.partOffset(pe), state.layout.localLength(pe), value);
 });
+
+// The far operations: another process's IO worker answers them (far-ops.ts), so their frames skip
+// the direct lanes between processes and do not wake the owner PE.
+for (const am of [opAm, getAm, putAm, fillAm]) markServable(am);
 
 /** The histogram of the owner's part: [array id, kernel name, lo, hi, bins] → the counts. */
 export const histogramAm = withState("shoal.array.histogram",

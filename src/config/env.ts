@@ -22,6 +22,7 @@
  * | `SHOAL_CONNECT_TIMEOUT_MS` | `30000` | how long a process waits for the others to connect when a multi-process job starts; then it fails, naming the ranks and addresses it could not reach |
  * | `SHOAL_HEARTBEAT_MS` | `1000` | in a multi-process job, each IO worker sends a heartbeat to every other process it has sent nothing to for this long (ms); `0`: no heartbeats and no timeout (every process of a job needs the same value) |
  * | `SHOAL_HEARTBEAT_TIMEOUT_MS` | 10 × `SHOAL_HEARTBEAT_MS` (`10000`) | a process from which no message at all came for this long (ms, at least twice `SHOAL_HEARTBEAT_MS`) is taken for lost, as if its connection had dropped: the job ends, naming it |
+ * | `SHOAL_DIRECT` | `1` | in a multi-process job, PEs send small frames to PEs of other processes from their own threads, on their IO worker's connections, and such frames reach a PE that sleeps straight from the socket (the direct lanes, lamellae/nng/direct.ts); `0`: every frame goes through both IO workers. Off while the histogram counts `ipc`, `tcp` or `gw` frames (the IO worker counts them) |
  * | `SHOAL_IO_STATS` | `0` | `1`: each process of a multi-process job prints its IO worker's counters (messages, frames, bytes, heartbeats, congestions) to stderr at exit, as one JSON line |
  * | `SHOAL_HISTOGRAM` | `0` | `1`: count the frames each PE sends by size and connection type, and print each process's table to stderr at exit (also `world.stats().histogram`) |
  * | `SHOAL_HISTOGRAM_MIN` | `64` | the histogram's first bin: frames of at most this many bytes (an integer of at least 1) |
@@ -76,6 +77,8 @@ export interface ShoalConfig {
   readonly heartbeatMs: number;
   /** Another process silent for this long is taken for lost, in ms (`SHOAL_HEARTBEAT_TIMEOUT_MS`; 0 when heartbeats are off). */
   readonly heartbeatTimeoutMs: number;
+  /** Whether PEs use the direct lanes to other processes (`SHOAL_DIRECT`, default on). */
+  readonly direct: boolean;
   /** Whether each process prints its IO worker's counters at exit (`SHOAL_IO_STATS=1`). */
   readonly ioStats: boolean;
   /** The largest NNG message between two processes, in bytes. */
@@ -136,6 +139,7 @@ export const kDefaultConfig: ShoalConfig = {
   connectTimeoutMs: 30_000,
   heartbeatMs: 1000,
   heartbeatTimeoutMs: 10_000,
+  direct: true,
   ioStats: false,
   mtu: 1024 * 1024,
   host: undefined,
@@ -281,6 +285,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ShoalConfig {
     jobToken: readJobToken(env),
     connectTimeoutMs: readInteger(env, "SHOAL_CONNECT_TIMEOUT_MS", kDefaultConfig.connectTimeoutMs, 1),
     ...readHeartbeat(env),
+    direct: readChoice(env, "SHOAL_DIRECT", ["0", "1"] as const, "1") === "1",
     ioStats: readChoice(env, "SHOAL_IO_STATS", ["0", "1"] as const, "0") === "1",
     mtu: readInteger(env, "SHOAL_MTU", kDefaultConfig.mtu, 64),
     host: env["SHOAL_HOST"] === "" ? undefined : env["SHOAL_HOST"],

@@ -7,7 +7,8 @@
  * offset  size  field
  *      0     2  u16 source PE
  *      2     2  u16 flags: bit 0 = BY_REFERENCE (the frame's bytes travel on the side channel;
- *                          the record holds only this header)
+ *                          the record holds only this header); bit 1 = SERVABLE (every message
+ *                          is a request that the destination's IO worker may answer itself)
  *      4     4  u32 number of messages in the frame
  *      8     …  messages (their layout is the active-message protocol's, see am/protocol.ts)
  * ```
@@ -20,6 +21,8 @@
 export const kFrameHeaderBytes = 8;
 /** Frame flag: the frame itself travels on the side channel (it was too large for a ring record). */
 export const kFrameByReference = 1;
+/** Frame flag: every message is a request the destination's IO worker may serve (a socket never hands it to the PE's direct-lane sink). */
+export const kFrameServable = 2;
 
 /** Writes a frame header at the start of `bytes`. */
 export function writeFrameHeader(view: DataView, sourcePe: number, flags: number, messages: number): void {

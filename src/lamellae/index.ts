@@ -1,4 +1,4 @@
-export { frameMessageCount, frameSource, frameSourceOf, isFrameByReference, kFrameByReference, kFrameHeaderBytes, writeFrameHeader } from "./frame.js";
+export { frameMessageCount, frameSource, frameSourceOf, isFrameByReference, kFrameByReference, kFrameHeaderBytes, kFrameServable, writeFrameHeader } from "./frame.js";
 export { arrivedWord, jobControlBytes, kAbort, kArrivalWords, kBarrierCount, kBarrierGeneration, kProcessArrived, moduleWord, nodeWord, registryWord } from "./shm/job.js";
 export { Ring, kRecordHeaderBytes, kRingHeaderBytes, ringByteLength } from "./shm/ring.js";
 export { ShmTransport, copyToShared, createRingBuffer, kRouteBytes, kRouteControl, kRouteFrameByReference, signalAbort } from "./shm/transport.js";

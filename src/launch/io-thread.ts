@@ -83,7 +83,7 @@ try {
     token: data.token,
     ...(data.listen === undefined ? {} : { listen: data.listen }),
     timeoutMs: data.connectTimeoutMs,
-    onMessage: (rank, bytes) => service.onMessage(rank, bytes),
+    onMessage: (rank, bytes, direct) => service.onMessage(rank, bytes, direct),
     onLost: (rank, reason) => service.onLost(rank, reason),
     onDrained: (rank) => service.onDrained(rank),
     ...(data.addonPath === undefined ? {} : { addonPath: data.addonPath }),

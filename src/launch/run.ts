@@ -276,12 +276,15 @@ async function startIoWorker(
 ): Promise<IoWorker | { error: string }> {
   const ring = createRingBuffer(config.ringBytes);
   const endpoints: IoEndpoint[] = [];
+  // The direct lanes bypass the IO worker, which counts the histogram's frames between processes.
+  const counted = histogram === undefined ? undefined : MessageHistogram.attach(histogram);
+  const direct = config.direct && !(counted !== undefined && (counted.counts("ipc") || counted.counts("tcp") || counted.counts("gw")));
   const fromPe: MessagePort[] = [];
   const toPe: MessagePort[] = [];
   for (let pe = 0; pe < pes; pe++) {
     const up = new MessageChannel();
     const down = new MessageChannel();
-    endpoints.push({ ring, toIo: up.port1, fromIo: down.port2 });
+    endpoints.push({ ring, toIo: up.port1, fromIo: down.port2, direct });
     fromPe.push(up.port2);
     toPe.push(down.port1);
   }
@@ -290,7 +293,7 @@ async function startIoWorker(
     connectTimeoutMs: config.connectTimeoutMs, pesPerProcess: pes, control, rings, ring, fromPe, toPe,
     mtu: config.mtu, spinUs: hostThreads(job, pes) > config.cores ? 0 : config.spinUs,
     largeBytes: config.largeBytes, addonPath: config.nngAddon, closeDrainMs: kCloseDrainMs,
-    heartbeatMs: config.heartbeatMs, heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    heartbeatMs: config.heartbeatMs, heartbeatTimeoutMs: config.heartbeatTimeoutMs, direct,
     ...(histogram === undefined ? {} : { histogram }),
   };
   const worker = new Worker(new URL("./io-thread.js", import.meta.url), {

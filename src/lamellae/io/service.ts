@@ -48,7 +48,7 @@ import { Ring, copyBytes } from "../shm/ring.js";
 import { frameBytes, kRouteBytes, kRouteControl, kRouteFrameByReference } from "../shm/transport.js";
 import { MessageHistogram, kConnection, type ConnectionIndex, type ConnectionType, type HistogramShare } from "../../stats/index.js";
 import type { Mesh } from "../nng/mesh.js";
-import { EntryKind, StreamReader, StreamWriter, type StreamEntryHandler } from "./wire.js";
+import { EntryKind, StreamReader, StreamWriter, kEntryHeaderBytes, type StreamEntryHandler } from "./wire.js";
 
 /** A reply frame a {@link FrameServer} made: `bytes[0..length)`, valid until its next call, and its large payloads. */
 export interface ServedFrame {
@@ -113,6 +113,8 @@ export interface IoServiceOptions {
   readonly heartbeatMs: number;
   /** Take a process from which no message came for this long for lost, in ms (`SHOAL_HEARTBEAT_TIMEOUT_MS`); 0: never. */
   readonly heartbeatTimeoutMs: number;
+  /** Whether the PEs use direct lanes (nng/direct.ts): the mesh's connections are shared with them. */
+  readonly direct?: boolean;
 }
 
 /** Counters of one IO worker (`SHOAL_IO_STATS=1` prints them at exit). */
@@ -154,6 +156,16 @@ export class IoService implements StreamEntryHandler {
   readonly #numPes: number;
   readonly #writers: (StreamWriter | undefined)[];
   readonly #readers: (StreamReader | undefined)[];
+  /** By rank: the parser of the direct messages no sink took (each one whole entry, see nng/direct.ts). */
+  readonly #directReaders: (StreamReader | undefined)[];
+  /** The largest frame a PE's ring record holds: served answers up to it may take the direct lane. */
+  readonly #inline: number;
+  /** A stream entry's header for the served answers sent on the direct lane (kind FRAME, no large payloads). */
+  readonly #entry = new Uint8Array(kEntryHeaderBytes);
+  readonly #entryView = new DataView(this.#entry.buffer);
+  /** By local PE: the records taken from its ring so far, and the count the direct lanes last heard (both modulo 2^32). */
+  readonly #taken: Int32Array;
+  readonly #handed: Int32Array;
   #mesh: Mesh | undefined;
   /** Per generation + 1: how many processes have arrived (this one included once it has). */
   readonly #arrivals = new Map<number, number>();
@@ -204,6 +216,9 @@ export class IoService implements StreamEntryHandler {
     this.#numPes = options.size * options.pesPerProcess;
     this.#writers = new Array<StreamWriter | undefined>(options.size).fill(undefined);
     this.#readers = new Array<StreamReader | undefined>(options.size).fill(undefined);
+    this.#directReaders = new Array<StreamReader | undefined>(options.size).fill(undefined);
+    this.#taken = new Int32Array(options.pesPerProcess);
+    this.#handed = new Int32Array(options.pesPerProcess);
     this.#saidGoodbye = new Array<boolean>(options.size).fill(false);
     this.#congested = new Array<boolean>(options.size).fill(false);
     const histogram = options.histogram === undefined ? undefined : MessageHistogram.attach(options.histogram);
@@ -215,16 +230,20 @@ export class IoService implements StreamEntryHandler {
     this.#heardAtTick = new Array<number>(options.size).fill(0);
     this.#heardAt = new Array<number>(options.size).fill(0);
     const inline = this.#rings[0]!.maxPayload;
+    this.#inline = inline;
+    this.#entryView.setUint8(0, EntryKind.Frame);
     for (let rank = 0; rank < options.size; rank++) {
       if (rank === options.rank) continue;
       this.#writers[rank] = new StreamWriter(options.mtu, (bytes) => this.#sendMessage(rank, bytes));
       this.#readers[rank] = new StreamReader(this, inline, `process ${rank}`);
+      this.#directReaders[rank] = new StreamReader(this, inline, `process ${rank} (direct lane)`);
     }
   }
 
   /** Starts sending, once the mesh has formed (messages from others may be handled before). */
   start(mesh: Mesh): void {
     this.#mesh = mesh;
+    if (this.#options.direct === true) mesh.shareDirect();
     const interval = this.#options.heartbeatMs;
     if (interval > 0 && this.#options.size > 1) {
       const now = performance.now();
@@ -238,15 +257,18 @@ export class IoService implements StreamEntryHandler {
     this.#kick();
   }
 
-  /** A message of `rank`'s stream (the mesh's onMessage). */
-  onMessage(rank: number, bytes: Uint8Array): void {
+  /**
+   * A message of `rank`'s stream (the mesh's onMessage), or, when `direct`, a message of one of its
+   * PEs' direct lanes that no sink took: one whole entry, parsed apart from the stream.
+   */
+  onMessage(rank: number, bytes: Uint8Array, direct = false): void {
     if (this.#stopped) return;
     this.counters.messagesIn++;
     this.#messagesFrom[rank]!++;
     this.#source = rank;
     const entries = this.#entries;
     try {
-      this.#readers[rank]!.push(bytes);
+      (direct ? this.#directReaders : this.#readers)[rank]!.push(bytes);
     } catch (error) {
       this.#fail(this.#firstPeOf(rank), `the stream from process ${rank} could not be read: ${(error as Error).message}`);
     }
@@ -370,6 +392,7 @@ export class IoService implements StreamEntryHandler {
     const count = route.getUint16(8, true);
     const flags = route.getUint16(10, true);
     const port = this.#options.fromPe[source - this.#firstPe]!;
+    this.#taken[source - this.#firstPe]! += 1;
     if ((flags & kRouteControl) !== 0) {
       const received = receiveMessageOnPort(port);
       if (received === undefined) throw new TransportError(`the IO worker expected a message from PE ${source}, but none was posted`);
@@ -413,6 +436,34 @@ export class IoService implements StreamEntryHandler {
     if (this.#histogram !== undefined) this.#countFrame(rank, source, frameLength, payloads);
   }
 
+  /**
+   * Sends a served answer for PE `to` of another process on the direct lane (nng/direct.ts), so
+   * that its socket may hand it straight to that PE; false when it must go in the stream instead
+   * (no direct lanes, or large payloads, or too large for a ring record).
+   */
+  #sendDirect(to: number, served: ServedFrame): boolean {
+    const mesh = this.#mesh;
+    if (mesh === undefined || this.#options.direct !== true || served.payloads.length > 0 || served.length > this.#inline) return false;
+    const rank = Math.floor(to / this.#options.pesPerProcess);
+    const view = this.#entryView;
+    view.setUint32(4, to, true);
+    view.setUint32(8, served.length, true);
+    this.counters.messagesOut++;
+    this.counters.framesOut++;
+    this.counters.bytesOut += kEntryHeaderBytes + served.length;
+    this.#messagesTo[rank]!++;
+    try {
+      if (!mesh.sendDirect(rank, this.#entry, served.bytes, served.length) && !this.#congested[rank]) {
+        this.#congested[rank] = true;
+        this.#congestedLinks++;
+        this.counters.congestions++;
+      }
+    } catch (error) {
+      if (!this.#failed && !this.#closing && !this.#saidGoodbye[rank]) this.onLost(rank, (error as Error).message);
+    }
+    return true;
+  }
+
   /** Counts, in the histogram's row of local PE `source`, a frame sent for it to process `rank`. */
   #countFrame(rank: number, source: number, frameLength: number, payloads: readonly SharedArrayBuffer[]): void {
     let column = this.#linkColumns[rank]!;
@@ -449,7 +500,8 @@ export class IoService implements StreamEntryHandler {
     const served = this.#options.server?.serve(dest, frame, length, payloads);
     if (served !== undefined) {
       this.counters.framesServed++;
-      this.#writeFrame(frameSourceOf(frame), served.bytes, 0, served.length, served.payloads, dest);
+      const to = frameSourceOf(frame);
+      if (!this.#sendDirect(to, served)) this.#writeFrame(to, served.bytes, 0, served.length, served.payloads, dest);
       this.#readers[this.#source]?.recycle(payloads);
       return;
     }
@@ -631,6 +683,7 @@ export class IoService implements StreamEntryHandler {
       moved = this.#drain();
       this.#checkArrival();
       for (const writer of this.#writers) if (writer !== undefined && writer.pending) this.#flushWriter(writer);
+      if (moved > 0) this.#tellHanded();
     } catch (error) {
       this.#fail(this.#firstPe, `the IO worker of process ${this.#options.rank} failed: ${(error as Error).stack ?? String(error)}`);
     }
@@ -647,6 +700,19 @@ export class IoService implements StreamEntryHandler {
     }
     this.#sleep();
   };
+
+  /** After a flush: the records taken from the PEs so far are on the connections, which their direct lanes must know. */
+  #tellHanded(): void {
+    const mesh = this.#mesh;
+    if (mesh === undefined || this.#options.direct !== true) return;
+    const taken = this.#taken;
+    for (let local = 0; local < taken.length; local++) {
+      if (taken[local] !== this.#handed[local]) {
+        this.#handed[local] = taken[local]!;
+        mesh.handed(local, taken[local]!);
+      }
+    }
+  }
 
   #sleep(): void {
     const doorbell = this.#own.prepareSleep();

@@ -32,6 +32,8 @@ export const kNngItem = {
   disconnected: 3,
   drained: 4,
   dialFailed: 5,
+  /** A direct message (see direct.ts) that no PE's sink took: a message, for the IO worker. */
+  direct: 6,
 } as const;
 
 /** Words per item of a batch. @internal */
@@ -76,6 +78,20 @@ export interface NativeNngSocket {
   ref(on: boolean): void;
   /** Delivers what has arrived now, through the batch callback; returns the number of items. */
   poll(): number;
+  /** Makes this the process's socket for direct sends to process `rank` on `pipe` (0: none); false if another socket is. */
+  share(rank: number, pipe: number): boolean;
+  /** The IO worker has handed on the first `count` records (modulo 2^32) of local PE `localPe`. */
+  handed(localPe: number, count: number): void;
+  /** Queues `frame[0..frameLength)` behind the 16-byte `entry` as a direct message; the bytes now queued, or minus an NNG error. */
+  sendDirect(pipe: number, entry: Uint8Array, frame: Uint8Array, frameLength: number): number;
+}
+
+/** A PE's sink for direct messages (`Sink` of the addon); {@link DirectLink} is its only user. @internal */
+export interface NativeSink {
+  /** Copies the next frame into `into`; returns its length, or -1 when none waits. */
+  take(into: Uint8Array): number;
+  /** Stops taking frames; idempotent. */
+  close(): void;
 }
 
 /** The addon's exports. @internal */
@@ -86,6 +102,14 @@ export interface NngBinding {
     sendBufferBytes: number,
     receiveBufferBytes: number,
   ) => NativeNngSocket;
+  /** A sink for PE `pe`; `words` ([ASLEEP, PENDING]) on a SharedArrayBuffer; `onFrames` is called when frames arrive while it is committed to sleep. */
+  readonly Sink: new (pe: number, words: Int32Array, onFrames: () => void) => NativeSink;
+  /**
+   * Sends a frame as a direct message on the process's shared socket: 0 when sent, 1 when it must
+   * take the IO worker's lane instead (also when the connection has `limit` bytes queued), or
+   * minus an NNG error.
+   */
+  directSend(localPe: number, rank: number, posted: number, entry: Uint8Array, frame: Uint8Array, frameLength: number, limit: number): number;
   /** NNG's text for an error code. */
   errorText(code: number): string;
   /** libnng's version, for example `1.5.2`. */

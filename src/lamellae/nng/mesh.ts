@@ -117,8 +117,10 @@ export interface MeshOptions {
   /**
    * Called with every message from another rank, in the order that rank sent them. Messages may
    * arrive before `connectMesh` resolves on this rank (another rank may be ready first).
+   * `direct`: it came on a PE's direct lane (one whole stream entry, see direct.ts), and no PE's
+   * sink took it.
    */
-  readonly onMessage: (rank: number, bytes: Uint8Array) => void;
+  readonly onMessage: (rank: number, bytes: Uint8Array, direct: boolean) => void;
   /** Called once the mesh has formed, when the connection to a rank drops: it closed, or its process died. */
   readonly onLost: (rank: number, reason: string) => void;
   /** Called with each address this rank listens at, as bound (with the port a `tcp://…:0` picked). */
@@ -152,6 +154,16 @@ export interface Mesh {
    * full (the message is queued all the same). Throws a {@link TransportError} when the link is lost.
    */
   send(rank: number, bytes: ArrayBufferView | ArrayBuffer): boolean;
+  /**
+   * Opens the direct lanes (direct.ts): this process's PEs may send on the mesh's connections
+   * from their own threads, and direct messages from the other ranks may go straight to their
+   * sinks. Returns false when the process has another mesh that shares them already.
+   */
+  shareDirect(): boolean;
+  /** Tells the direct lanes that the first `count` records of local PE `localPe` are on the connections (see direct.ts). */
+  handed(localPe: number, count: number): void;
+  /** Sends one stream entry, `entry` then `frame[0..length)`, to `rank` as a direct message (see direct.ts); as {@link send} otherwise. */
+  sendDirect(rank: number, entry: Uint8Array, frame: Uint8Array, length: number): boolean;
   /** Resolves when everything sent so far has been written. */
   flush(): Promise<void>;
   /** Closes every connection now (what is still queued is dropped: `await flush()` first). No callback runs after it. */
@@ -252,6 +264,8 @@ class MeshConnection implements Mesh {
   readonly #key: Buffer;
   readonly #deadline: number;
   readonly #links = new Map<number, Link>();
+  /** Whether {@link shareDirect} opened the direct lanes. */
+  #sharing = false;
   /** The authenticated pipe of each rank. */
   readonly #pipeOf: (number | undefined)[];
   readonly #addresses: string[];
@@ -278,7 +292,7 @@ class MeshConnection implements Mesh {
       options.size === 1
         ? undefined
         : new NngSocket({
-            onMessage: (pipe, bytes) => this.#onMessage(pipe, bytes),
+            onMessage: (pipe, bytes, direct) => this.#onMessage(pipe, bytes, direct),
             onPipeEvent: (event) => this.#onPipeEvent(event),
             ...(options.addonPath === undefined ? {} : { addonPath: options.addonPath }),
           });
@@ -323,6 +337,30 @@ class MeshConnection implements Mesh {
     return this.#socket.send(pipe, bytes);
   }
 
+  shareDirect(): boolean {
+    const socket = this.#socket;
+    if (socket === undefined) return false;
+    this.#sharing = true;
+    for (let rank = 0; rank < this.size; rank++) {
+      const pipe = this.#pipeOf[rank];
+      if (rank !== this.rank && pipe !== undefined && !socket.share(rank, pipe)) {
+        this.#sharing = false;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  handed(localPe: number, count: number): void {
+    this.#socket?.handed(localPe, count);
+  }
+
+  sendDirect(rank: number, entry: Uint8Array, frame: Uint8Array, length: number): boolean {
+    const pipe = this.#pipeOf[rank];
+    if (pipe === undefined || this.#socket === undefined) throw new TransportError(`Mesh.sendDirect: rank ${this.rank} has no connection to rank ${rank}: ${this.#formed ? "it was lost" : "the mesh has not formed"}`);
+    return this.#socket.sendDirect(pipe, entry, frame, length);
+  }
+
   flush(): Promise<void> {
     return this.#socket === undefined ? Promise.resolve() : this.#socket.flush();
   }
@@ -356,7 +394,7 @@ class MeshConnection implements Mesh {
     link.phase = "challenge";
     for (const bytes of link.pending.splice(0)) {
       if (!this.#links.has(pipe)) break;
-      this.#onMessage(pipe, bytes);
+      this.#onMessage(pipe, bytes, false);
     }
   }
 
@@ -398,6 +436,7 @@ class MeshConnection implements Mesh {
           return;
         }
         this.#pipeOf[link.rank] = undefined;
+        if (this.#sharing) this.#socket!.share(link.rank, 0);
         if (this.#formed) {
           this.#options.onLost(link.rank, event.reason);
         } else {
@@ -413,7 +452,7 @@ class MeshConnection implements Mesh {
     }
   }
 
-  #onMessage(pipe: number, bytes: Uint8Array): void {
+  #onMessage(pipe: number, bytes: Uint8Array, direct: boolean): void {
     if (this.#failed) return;
     const link = this.#links.get(pipe);
     if (link === undefined) return; // refused or closed: nothing of it is read
@@ -421,7 +460,7 @@ class MeshConnection implements Mesh {
       case "ready":
         if (link.rank === 0 && this.rank > 0 && !this.#table) return this.#onTable(bytes);
         if (this.rank === 0 && !this.#addressed.has(link.rank)) return this.#onAddress(link, bytes);
-        this.#options.onMessage(link.rank, bytes);
+        this.#options.onMessage(link.rank, bytes, direct);
         return;
       case "dialing":
         if (bytes.length !== kMeshHandshakeBytes || link.pending.length > 0) return this.#refuse(pipe);

@@ -39,9 +39,10 @@ export interface NngSocketOptions {
   /**
    * Called for every message received, in the order each peer sent them. `bytes` is a view that
    * starts at an 8-byte-aligned offset of its `ArrayBuffer`; small messages of one batch share
-   * one buffer, a message of 64 KiB or more has its own. Keep or transfer them freely.
+   * one buffer, a message of 64 KiB or more has its own. Keep or transfer them freely. `direct`:
+   * the peer sent it on a PE's direct lane (see direct.ts) and no PE's sink took it.
    */
-  readonly onMessage: (pipe: number, bytes: Uint8Array) => void;
+  readonly onMessage: (pipe: number, bytes: Uint8Array, direct: boolean) => void;
   /** Called when a pipe connects, disconnects or drains. */
   readonly onPipeEvent?: (event: NngPipeEvent) => void;
   /**
@@ -116,7 +117,7 @@ interface FlushWaiter {
 export class NngSocket {
   readonly #binding: NngBinding;
   readonly #native: NativeNngSocket;
-  readonly #onMessage: (pipe: number, bytes: Uint8Array) => void;
+  readonly #onMessage: (pipe: number, bytes: Uint8Array, direct: boolean) => void;
   readonly #onPipeEvent: ((event: NngPipeEvent) => void) | undefined;
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #maxMessageBytes: number;
@@ -247,6 +248,40 @@ export class NngSocket {
     return this.#closed ? 0 : this.#native.poll();
   }
 
+  /**
+   * Makes this socket the process's one for PEs' direct sends (see direct.ts): they may send to
+   * process `rank` on `pipe` (0: no longer), and what `pipe`'s peer sends on a direct lane may go
+   * straight to the destination PE's sink. For authenticated pipes only. Returns false when
+   * another socket of the process is the shared one.
+   * @internal
+   */
+  share(rank: number, pipe: number): boolean {
+    this.#checkOpen("share");
+    return this.#native.share(rank, pipe);
+  }
+
+  /**
+   * Tells the PEs' direct sends that the IO worker has handed to the connections the first
+   * `count` records (modulo 2^32) that local PE `localPe` gave it.
+   * @internal
+   */
+  handed(localPe: number, count: number): void {
+    if (!this.#closed) this.#native.handed(localPe, count);
+  }
+
+  /**
+   * Sends `frame[0..length)` behind the stream entry header `entry` as one direct message (see
+   * direct.ts): the IO worker's own answers, which the receiving socket may hand straight to the
+   * destination PE. Returns false when the pipe's queue is full, as {@link send}.
+   * @internal
+   */
+  sendDirect(pipe: number, entry: Uint8Array, frame: Uint8Array, length: number): boolean {
+    this.#checkOpen("sendDirect");
+    const queued = this.#native.sendDirect(pipe, entry, frame, length);
+    if (queued >= 0) return queued < this.#sendBufferBytes;
+    throw new TransportError(`NngSocket.sendDirect to pipe ${pipe}: ${describeNngError(this.#binding, -queued)}`);
+  }
+
   /** Resolves when everything queued so far on every pipe has been written (or its pipe closed). */
   flush(): Promise<void> {
     if (this.#closed) return Promise.reject(new TransportError("NngSocket.flush: the socket is closed"));
@@ -353,8 +388,9 @@ export class NngSocket {
       const pipe = items[i + 1]!;
       switch (items[i]) {
         case kNngItem.message:
+        case kNngItem.direct:
           try {
-            this.#onMessage(pipe, new Uint8Array(buffers[items[i + 2]!]!, items[i + 3]!, items[i + 4]!));
+            this.#onMessage(pipe, new Uint8Array(buffers[items[i + 2]!]!, items[i + 3]!, items[i + 4]!), items[i] === kNngItem.direct);
           } catch (error) {
             this.#report(error);
           }
