@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { chartCount } from "../src/launch/bench-report.js";
-import type { SuiteResults } from "../src/launch/bench-suite.js";
+import { chartCount, perfTable } from "../src/launch/bench-report.js";
+import { kResultsFormat, type SuiteResults } from "../src/launch/bench-suite.js";
 import { runCli, type JobResult } from "./helpers/job.js";
 
 /** The benchmarks the suite runs here: fast ones, with a sweep (coll) and two kinds of bar chart. */
@@ -189,5 +189,34 @@ describe("shoal bench all", () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no benchmark named "nope"');
     expect(result.stderr).toContain("available: am-latency, am-throughput");
+  });
+});
+
+describe("the README's performance table", () => {
+  it("gives each of two measured rows in a row the baselines that follow them both, and each its own ratio and target", () => {
+    const row = (what: string, median: number, extra: Record<string, unknown> = {}) => ({ benchmark: "procs", what, unit: "M updates/s", median, min: median - 1, max: median + 1, ...extra });
+    const suite: SuiteResults = {
+      format: kResultsFormat, command: "shoal bench all", shoal: "0.1.0", node: "v20", date: "2026-11-22T00:00:00Z", seconds: 1, quick: false, pes: 2,
+      machine: { hostname: "h", cpu: "cpu", cores: 2, memoryGiB: 24, os: "linux" },
+      benchmarks: [{
+        name: "procs", command: "shoal bench procs --pes 2 --procs 2", status: "ok", date: "2026-11-22T00:00:00Z", seconds: 1,
+        rows: [
+          row("one call", 30, { ratio: 0.75, ratioOf: "shoal / (2 × baseline)", target: "≥ 20 M updates/s" }),
+          row("awaited batches", 10, { ratio: 0.25, ratioOf: "shoal / (2 × baseline)" }),
+          row("baseline: one thread", 20),
+          row("other figure", 5),
+        ],
+      }],
+    };
+    const lines = perfTable(suite).split("\n").filter((line) => line.startsWith("| `procs`"));
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toContain("one call");
+    expect(lines[0]).toContain("baseline: one thread: 20.0 M updates/s");
+    expect(lines[0]).toContain("≥ 20 M updates/s: met");
+    expect(lines[1]).toContain("awaited batches");
+    expect(lines[1]).toContain("baseline: one thread: 20.0 M updates/s");
+    expect(lines[1]).toContain("0.250×");
+    expect(lines[2]).toContain("other figure");
+    expect(lines[2]).not.toContain("baseline: one thread");
   });
 });

@@ -1495,7 +1495,8 @@ export class DistArray<D extends Dtype = Dtype> {
     let single = -1;
     const positions = positionsFor(n);
     if (indexList !== undefined) {
-      resolveIndices(what, indexList, layout, positions);
+      // Split by owner below, the positions are not needed unless every element is near.
+      resolveIndices(what, indexList, layout, positions, !this.#allNear);
     } else {
       single = checkIndex(what, indices, layout.length);
       positions.fill(layout.position(single), 0, n);

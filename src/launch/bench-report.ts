@@ -529,7 +529,8 @@ function cellText(text: string): string {
 /**
  * The README's performance table, in Markdown: one line per measured figure of every benchmark
  * that ran, with the command that reproduces it, its median and min–max, the baselines beside it
- * in the same run (the rows that follow it), its ratio and its target; then the run it came from.
+ * in the same run (the rows that follow it, or that follow the measured rows right after it), its
+ * ratio and its target; then the run it came from.
  *
  * @example
  * ```ts
@@ -547,8 +548,12 @@ export function perfTable(suite: SuiteResults): string {
     const command = `\`npx ${result.command}\``;
     rows.forEach((row, i) => {
       if (roleOf(row) !== "measured") return;
+      // Its baselines are the rows that follow it, or follow the run of measured rows it starts
+      // (two ways of doing one thing, measured against the same baseline).
       const beside: SuiteRow[] = [];
-      for (let j = i + 1; j < rows.length && roleOf(rows[j]!) !== "measured"; j++) beside.push(rows[j]!);
+      let j = i + 1;
+      while (j < rows.length && roleOf(rows[j]!) === "measured") j++;
+      for (; j < rows.length && roleOf(rows[j]!) !== "measured"; j++) beside.push(rows[j]!);
       const baselines = beside
         .filter((other) => roleOf(other) !== "part")
         .map((other) => `${other.what}: ${formatNumber(other.median)} ${other.unit}${other.ratio === undefined ? "" : ` (ratio ${formatNumber(other.ratio)}×${other.ratioOf === undefined ? "" : `, ${other.ratioOf}`})`}`);
