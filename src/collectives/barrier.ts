@@ -40,6 +40,10 @@ export async function barrier(engine: Engine, timeoutMs: number): Promise<void> 
     transport.processArrived(generation);
   }
   const started = performance.now();
+  // Ticks in a row at which every PE had arrived and the barrier was still not released: one is the
+  // moment of the release itself (the IO worker stores the last arrivals, then raises the
+  // generation), not worth a report.
+  let releasing = 0;
   const report = setInterval(() => {
     const missing: number[] = [];
     for (let pe = 0; pe < engine.numPes; pe++) {
@@ -48,9 +52,10 @@ export async function barrier(engine: Engine, timeoutMs: number): Promise<void> 
     const waited = `shoal: PE ${engine.pe} has waited ${Math.round(performance.now() - started)} ms in barrier ${generation + 1} of this job ` +
       `(barrier 1 is the one in init); `;
     const why = "(a PE that skips a collective call, or waits for something that never comes, hangs the others)";
+    releasing = missing.length === 0 ? releasing + 1 : 0;
     if (missing.length > 0) {
       process.stderr.write(`${waited}PE${missing.length === 1 ? "" : "s"} ${missing.join(", ")} ${missing.length === 1 ? "has" : "have"} not arrived ${why}\n`);
-    } else if (transport.multiProcess) {
+    } else if (transport.multiProcess && releasing > 1) {
       process.stderr.write(`${waited}every PE of this process (PEs ${transport.firstPe}..${transport.firstPe + transport.localPes - 1}) has arrived, and it waits for PEs of other processes ${why}\n`);
     }
   }, timeoutMs);
