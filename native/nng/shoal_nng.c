@@ -1298,6 +1298,22 @@ static napi_value js_share(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// The entry header, frame and frame length of a direct message from argv[0..2] (a 16-byte typed
+// array, a typed array, and the frame's length in it), and the padding that ends the frame on an
+// 8-byte boundary. False, with a TypeError naming `usage` thrown, when they are not that; a length
+// beyond the frame's array leaves -NNG_EINVAL in `*error`.
+static bool get_direct_message(napi_env env, napi_value *argv, const char *usage, uint8_t **entry, uint8_t **frame, size_t *frame_len, size_t *pad, int *error) {
+  size_t entry_len = 0, frame_cap = 0;
+  if (!get_bytes(env, argv[0], entry, &entry_len) || entry_len != ENTRY_BYTES || !get_bytes(env, argv[1], frame, &frame_cap)) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", usage);
+    return false;
+  }
+  *frame_len = (size_t)get_number(env, argv[2]);
+  *pad = ((*frame_len + 7) & ~(size_t)7) - *frame_len;
+  *error = *frame_len > frame_cap ? -NNG_EINVAL : 0;
+  return true;
+}
+
 // sendDirect(pipe, entry, frame, frameLength) -> bytes queued on the pipe after it, or -error: a
 // direct message from the IO worker itself (a served answer), which the receiving socket may give
 // straight to the destination PE's sink.
@@ -1306,15 +1322,16 @@ static napi_value js_send_direct(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   sock *s = this_sock(env, info, &argc, argv);
   if (s == NULL) return NULL;
+  static const char usage[] = "shoal_nng: sendDirect(pipe, entry, frame, frameLength)";
   uint8_t *entry = NULL, *frame = NULL;
-  size_t entry_len = 0, frame_cap = 0;
-  if (argc < 4 || !get_bytes(env, argv[1], &entry, &entry_len) || entry_len != ENTRY_BYTES || !get_bytes(env, argv[2], &frame, &frame_cap)) {
-    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: sendDirect(pipe, entry, frame, frameLength)");
+  size_t frame_len = 0, pad = 0;
+  int error = 0;
+  if (argc < 4) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", usage);
     return NULL;
   }
-  size_t frame_len = (size_t)get_number(env, argv[3]);
-  if (frame_len > frame_cap) return number(env, -NNG_EINVAL);
-  size_t pad = ((frame_len + 7) & ~(size_t)7) - frame_len;
+  if (!get_direct_message(env, argv + 1, usage, &entry, &frame, &frame_len, &pad, &error)) return NULL;
+  if (error != 0) return number(env, error);
   if (s->destroyed) return number(env, -NNG_ECLOSED);
   if (ENTRY_BYTES + frame_len + pad > s->max_msg) return number(env, -NNG_EMSGSIZE);
   nng_mtx_lock(s->mtx);
@@ -1348,19 +1365,20 @@ static napi_value js_direct_send(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  static const char usage[] = "shoal_nng: directSend(localPe, rank, posted, entry, frame, frameLength, limit)";
   uint8_t *entry = NULL, *frame = NULL;
-  size_t entry_len = 0, frame_cap = 0;
-  if (argc < 7 || !get_bytes(env, argv[3], &entry, &entry_len) || entry_len != ENTRY_BYTES || !get_bytes(env, argv[4], &frame, &frame_cap)) {
-    napi_throw_type_error(env, "ERR_SHOAL_NNG", "shoal_nng: directSend(localPe, rank, posted, entry, frame, frameLength, limit)");
+  size_t frame_len = 0, pad = 0;
+  int error = 0;
+  if (argc < 7) {
+    napi_throw_type_error(env, "ERR_SHOAL_NNG", usage);
     return NULL;
   }
+  if (!get_direct_message(env, argv + 3, usage, &entry, &frame, &frame_len, &pad, &error)) return NULL;
+  if (error != 0) return number(env, error);
   uint32_t local = (uint32_t)get_number(env, argv[0]);
   uint32_t rank = (uint32_t)get_number(env, argv[1]);
   uint32_t posted = (uint32_t)(int64_t)get_number(env, argv[2]);
-  size_t frame_len = (size_t)get_number(env, argv[5]);
   size_t limit = (size_t)get_number(env, argv[6]);
-  if (frame_len > frame_cap) return number(env, -NNG_EINVAL);
-  size_t pad = ((frame_len + 7) & ~(size_t)7) - frame_len;
   pthread_mutex_lock(&g_mtx);
   sock *s = g_direct;
   conn *c = NULL;

@@ -343,14 +343,19 @@ export class IoService implements StreamEntryHandler {
     return rank * this.#options.pesPerProcess;
   }
 
-  #sendMessage(rank: number, bytes: Uint8Array): void {
+  /**
+   * Sends one NNG message to `rank`: `bytes`, or, with `entry`, the direct message of that entry
+   * header and `bytes[0..length)` (nng/direct.ts).
+   */
+  #sendMessage(rank: number, bytes: Uint8Array, length = bytes.byteLength, entry?: Uint8Array): void {
     const mesh = this.#mesh;
     if (mesh === undefined) throw new TransportError(`the IO worker of process ${this.#options.rank} sent before its connections were made`);
     this.counters.messagesOut++;
-    this.counters.bytesOut += bytes.byteLength;
+    this.counters.bytesOut += entry === undefined ? length : kEntryHeaderBytes + length;
     this.#messagesTo[rank]!++;
     try {
-      if (!mesh.send(rank, bytes) && !this.#congested[rank]) {
+      const accepted = entry === undefined ? mesh.send(rank, bytes) : mesh.sendDirect(rank, entry, bytes, length);
+      if (!accepted && !this.#congested[rank]) {
         this.#congested[rank] = true;
         this.#congestedLinks++;
         this.counters.congestions++;
@@ -442,25 +447,12 @@ export class IoService implements StreamEntryHandler {
    * (no direct lanes, or large payloads, or too large for a ring record).
    */
   #sendDirect(to: number, served: ServedFrame): boolean {
-    const mesh = this.#mesh;
-    if (mesh === undefined || this.#options.direct !== true || served.payloads.length > 0 || served.length > this.#inline) return false;
-    const rank = Math.floor(to / this.#options.pesPerProcess);
+    if (this.#mesh === undefined || this.#options.direct !== true || served.payloads.length > 0 || served.length > this.#inline) return false;
     const view = this.#entryView;
     view.setUint32(4, to, true);
     view.setUint32(8, served.length, true);
-    this.counters.messagesOut++;
     this.counters.framesOut++;
-    this.counters.bytesOut += kEntryHeaderBytes + served.length;
-    this.#messagesTo[rank]!++;
-    try {
-      if (!mesh.sendDirect(rank, this.#entry, served.bytes, served.length) && !this.#congested[rank]) {
-        this.#congested[rank] = true;
-        this.#congestedLinks++;
-        this.counters.congestions++;
-      }
-    } catch (error) {
-      if (!this.#failed && !this.#closing && !this.#saidGoodbye[rank]) this.onLost(rank, (error as Error).message);
-    }
+    this.#sendMessage(Math.floor(to / this.#options.pesPerProcess), served.bytes, served.length, this.#entry);
     return true;
   }
 

@@ -148,8 +148,6 @@ export class ShmTransport {
   readonly #fromIo: MessagePort | undefined;
   /** The direct lane to other processes' PEs, when open. */
   readonly #direct: DirectLink | undefined;
-  /** The largest frame the direct lane takes: one that fits in a record of the receiver's ring. */
-  readonly #directMax: number;
   /** Records given to the IO worker so far, modulo 2^32 (the direct lane's order rule). */
   #ioPosted = 0;
   readonly #route = new DataView(new ArrayBuffer(kRouteBytes));
@@ -187,7 +185,6 @@ export class ShmTransport {
         this.#direct = DirectLink.open(this.pe, this.pe - this.firstPe, this.localPes, endpoint.rings[0]!.byteLength, () => own.wake());
       }
     }
-    this.#directMax = this.#own.maxPayload;
     this.#scratch = new Uint8Array(this.#own.maxPayload);
     this.#portsOut = endpoint.portsOut;
     this.#portsIn = endpoint.portsIn;
@@ -303,7 +300,8 @@ export class ShmTransport {
     const io = this.#io;
     if (io === undefined) throw new TransportError(`PE ${this.pe} cannot reach PE ${dest}: this process has no IO worker`);
     const direct = this.#direct;
-    if (direct !== undefined && payloads.length === 0 && length <= this.#directMax && direct.send(dest, frame, length, this.#ioPosted)) {
+    // The direct lane takes frames without large payloads that fit in a record of the receiver's ring.
+    if (direct !== undefined && payloads.length === 0 && length <= this.#own.maxPayload && direct.send(dest, frame, length, this.#ioPosted)) {
       this.counters.directSent++;
       return;
     }
